@@ -1,0 +1,43 @@
+// Per-queue counters: u64 slots in the COUNTERS region, one index each. The host builds its
+// {name, field} table from the COUNTER_* exports (name = the lower-cased suffix), so a counter
+// added here appears in stats with no host change. Names follow the kernel's where one exists
+// (`rx_gso_checksum_fixup`); "tx_ring" means guest → backend, "rx_ring" backend → guest.
+
+import { COUNTERS_OFFSET } from './layout';
+
+// Guest TX (netif-protocol.md §6.1-6.2).
+export const COUNTER_TX_RING_PACKETS: u32 = 0;
+export const COUNTER_TX_RING_BYTES: u32 = 1;
+export const COUNTER_TX_RING_SLOTS: u32 = 2;
+export const COUNTER_TX_DROP_TOO_MANY_SLOTS: u32 = 3;
+export const COUNTER_TX_DROP_FRAG_OVERSIZE: u32 = 4;
+export const COUNTER_TX_DROP_FIRST_TOO_SMALL: u32 = 5;
+export const COUNTER_TX_DROP_COPY_FAILED: u32 = 6;
+export const COUNTER_TX_MCAST_ADD: u32 = 7;
+export const COUNTER_TX_MCAST_DEL: u32 = 8;
+export const COUNTER_TX_MCAST_FULL: u32 = 9;
+export const COUNTER_TX_FATAL: u32 = 10;
+
+// Offloads on the guest TX path (checksum setup, vnet header mapping).
+export const COUNTER_RX_GSO_CHECKSUM_FIXUP: u32 = 16;
+export const COUNTER_TX_DROP_CSUM_SETUP: u32 = 17;
+
+// Guest RX (netif-protocol.md §6.3).
+export const COUNTER_RX_RING_PACKETS: u32 = 32;
+export const COUNTER_RX_RING_BYTES: u32 = 33;
+export const COUNTER_RX_RING_SLOTS: u32 = 34;
+export const COUNTER_RX_DROP_TOO_BIG: u32 = 35;
+export const COUNTER_RX_COPY_ERRORS: u32 = 36;
+
+// Software offloads on the guest RX path (segmentation, checksum completion).
+export const COUNTER_RX_SW_SEGMENTED: u32 = 48;
+export const COUNTER_RX_SW_SEGMENTS: u32 = 49;
+export const COUNTER_RX_SW_CSUM: u32 = 50;
+
+export const COUNTER_SLOTS: u32 = 512; // COUNTERS_SIZE / 8
+
+// @ts-ignore: decorator
+@inline export function countAdd(counter: u32, amount: u64): void {
+  const address = <usize>COUNTERS_OFFSET + (<usize>counter << 3);
+  store<u64>(address, load<u64>(address) + amount);
+}

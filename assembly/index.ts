@@ -1,0 +1,25 @@
+// The one export surface of the kernels module. Every kernel is a pure function over linear
+// memory (layout.ts); the host reads the layout, statuses and counter indices through the
+// exported constants. Each concern keeps its own block below.
+
+export * from './layout';
+export * from './status';
+export * from './counters';
+
+// Raw Internet checksum (csum/inet.ts).
+export { inet_checksum, bench_inet_checksum } from './csum/inet';
+
+// Checksum offload: checksum setup, completion, GSO fix-up; virtio_net_hdr mapping (csum/offload.ts, vnet.ts).
+
+// Segmentation (gso/tso.ts).
+
+// Guest TX ring: attach, build, commit, multicast list (netif/ring.ts, netif/tx.ts, netif/extra.ts).
+
+// Guest RX ring: attach, pack, commit (netif/rx.ts).
+
+// Toeplitz hashing (hash/toeplitz.ts).
+
+// The end of the compiler's static data, so the host can check it stays below LAYOUT_BASE.
+export function static_data_end(): usize {
+  return __heap_base;
+}

@@ -1,0 +1,19 @@
+// Public entry point for Node: the embedding API of the kernels and the typed errors.
+
+import { kernelsFromBytes, type Kernels } from './wasm/kernels.js';
+import { readKernels, type KernelBuild } from './wasm/node-source.js';
+
+export { Kernels, kernelsFromBytes, type GsoType, type SegmentOptions } from './wasm/kernels.js';
+export { KernelInstance, compileKernels, instantiateKernels, type Layout } from './wasm/module.js';
+export { NetbackError, PacketDropError, FrontendFatalError, KernelUsageError, classifyStatus } from './wasm/errors.js';
+export { kernelsPath, readKernels, type KernelBuild } from './wasm/node-source.js';
+
+export interface LoadKernelsOptions {
+  /** 'debug' keeps assertions in the kernels (a backend bug traps instead of passing silently). */
+  build?: KernelBuild;
+}
+
+/** Loads the kernels module built with this package. */
+export async function loadKernels(options: LoadKernelsOptions = {}): Promise<Kernels> {
+  return kernelsFromBytes(await readKernels(options.build));
+}

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { classifyStatus, FrontendFatalError, KernelUsageError, loadKernels, PacketDropError } from '../../src/index.js';
+
+describe('kernel module boundary', () => {
+  it('layout_regions_are_disjoint_and_inside_memory', async () => {
+    const k = await loadKernels();
+    const layout = k.instance.layout;
+    const regions = Object.keys(layout)
+      .filter((name) => name.endsWith('_OFFSET'))
+      .map((name) => {
+        const base = name.slice(0, -'_OFFSET'.length);
+        const size = layout[`${base}_SIZE`];
+        expect(size, `${base}_SIZE`).toBeTypeOf('number');
+        return { name: base, start: layout[name]!, end: layout[name]! + size! };
+      })
+      .sort((a, b) => a.start - b.start);
+    expect(regions.length).toBeGreaterThan(5);
+    expect(regions[0]!.start).toBe(layout.LAYOUT_BASE);
+    for (let i = 1; i < regions.length; i++) expect(regions[i]!.start, regions[i]!.name).toBeGreaterThanOrEqual(regions[i - 1]!.end);
+    expect(regions.at(-1)!.end).toBeLessThanOrEqual(layout.LAYOUT_END!);
+    expect(k.instance.memory.buffer.byteLength).toBeGreaterThanOrEqual(layout.LAYOUT_END!);
+  });
+
+  it('statuses_map_to_typed_errors_with_stable_codes', async () => {
+    const k = await loadKernels();
+    const table = k.instance.statuses;
+    const drop = table.error(k.instance.constant('STATUS_DROP_IP_FRAGMENT'), 'test');
+    expect(drop).toBeInstanceOf(PacketDropError);
+    expect(drop.code).toBe('NETBACK_DROP_IP_FRAGMENT');
+    const fatal = table.error(k.instance.constant('STATUS_FATAL_TOO_MANY_SLOTS'), 'test');
+    expect(fatal).toBeInstanceOf(FrontendFatalError);
+    expect(fatal.code).toBe('NETBACK_FATAL_TOO_MANY_SLOTS');
+    expect(table.error(k.instance.constant('STATUS_BAD_ARGUMENT'), 'test')).toBeInstanceOf(KernelUsageError);
+    // every exported status lands in the class its name says
+    for (const [value, name] of table.entries()) {
+      const expected = name === 'STATUS_OK' ? 'ok' : name.startsWith('STATUS_FATAL_') ? 'fatal' : name.startsWith('STATUS_BAD_') ? 'usage' : 'drop';
+      expect(classifyStatus(value), name).toBe(expected);
+    }
+  });
+
+  it('write_refuses_data_outside_its_region', async () => {
+    const k = await loadKernels();
+    const start = k.instance.constant('SCRATCH_OFFSET');
+    const size = k.instance.constant('SCRATCH_SIZE');
+    expect(() => k.instance.write(start + size - 2, new Uint8Array(3), start, size)).toThrow(KernelUsageError);
+    expect(() => k.internetChecksum(new Uint8Array(size + 1))).toThrow(KernelUsageError);
+  });
+});
