@@ -6,6 +6,9 @@ export * from './layout';
 export * from './status';
 export * from './counters';
 
+// Queue state shared by every ring (netif/ring.ts).
+export { QS_TX_REQ_CONS, QS_TX_RSP_PROD_PVT, QS_RX_REQ_CONS, QS_RX_RSP_PROD_PVT, QS_FLAGS, QS_FATAL_STATUS, QS_FLAG_DISABLED } from './netif/ring';
+
 // Raw Internet checksum (csum/inet.ts).
 export { inet_checksum, bench_inet_checksum } from './csum/inet';
 
