@@ -12,6 +12,9 @@ export { QS_TX_REQ_CONS, QS_TX_RSP_PROD_PVT, QS_RX_REQ_CONS, QS_RX_RSP_PROD_PVT,
 // Raw Internet checksum (csum/inet.ts).
 export { inet_checksum, bench_inet_checksum } from './csum/inet';
 
+// Header parsing shared by checksum setup, segmentation and hashing (net/).
+export { parse_headers } from './net/headers';
+
 // Checksum offload: checksum setup, completion, GSO fix-up; virtio_net_hdr mapping (csum/offload.ts, vnet.ts).
 
 // Segmentation (gso/tso.ts).
