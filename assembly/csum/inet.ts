@@ -55,42 +55,50 @@ function sumTail(p: usize, len: u32, acc: u64): u64 {
   return acc;
 }
 
-// see: RFC 1071; 16-bit lanes widened pairwise into u32x4 accumulators (no carries needed: a lane
-// gains at most 2 × 0xFFFF per 64 bytes, so 64 KiB chunks cannot overflow it).
-export function csumPartial(p: usize, len: u32, init: u32): u32 {
-  let acc: u64 = <u64>init;
+// Sums 16-byte vectors with pmaddwd: `i32x4.dot_i16x8_s(v ^ 0x8000, 1)` adds word pairs as signed
+// values biased by -32768 each, one instruction where the unsigned pairwise add takes three on
+// x64. The bias is exact and known (32768 per word), so it is added back in 64-bit arithmetic.
+// A lane gains at most 2 × 32768 in magnitude per vector: 64 KiB chunks keep it inside i32.
+// see: RFC 1071 §2(B) (sums may be taken in any order and any word size)
+// @ts-ignore: decorator
+@inline function sumVectors(p: usize, len: u32, acc: u64): u64 {
+  const bias = i16x8.splat(-32768);
+  const ones = i16x8.splat(1);
   while (len >= 64) {
     const chunk = len < 65536 ? len & ~63 : 65536;
     const end = p + <usize>chunk;
     let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
     while (p < end) {
-      a0 = i32x4.add(a0, i32x4.extadd_pairwise_i16x8_u(v128.load(p)));
-      a1 = i32x4.add(a1, i32x4.extadd_pairwise_i16x8_u(v128.load(p, 16)));
-      a2 = i32x4.add(a2, i32x4.extadd_pairwise_i16x8_u(v128.load(p, 32)));
-      a3 = i32x4.add(a3, i32x4.extadd_pairwise_i16x8_u(v128.load(p, 48)));
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.xor(v128.load(p), bias), ones));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(v128.xor(v128.load(p, 16), bias), ones));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(v128.xor(v128.load(p, 32), bias), ones));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(v128.xor(v128.load(p, 48), bias), ones));
       p += 64;
     }
-    const lanes = i32x4.add(i32x4.add(a0, a1), i32x4.add(a2, a3));
-    const wide = i64x2.add(i64x2.extend_low_i32x4_u(lanes), i64x2.extend_high_i32x4_u(lanes));
-    acc = addCarry64(acc, <u64>i64x2.extract_lane(wide, 0) + <u64>i64x2.extract_lane(wide, 1));
+    acc = addCarry64(acc, unbias(i32x4.add(i32x4.add(a0, a1), i32x4.add(a2, a3)), chunk));
     len -= chunk;
   }
-  if (len >= 16) {
-    let a = i32x4.splat(0);
-    while (len >= 16) {
-      a = i32x4.add(a, i32x4.extadd_pairwise_i16x8_u(v128.load(p)));
-      p += 16;
-      len -= 16;
-    }
-    const wide = i64x2.add(i64x2.extend_low_i32x4_u(a), i64x2.extend_high_i32x4_u(a));
-    acc = addCarry64(acc, <u64>i64x2.extract_lane(wide, 0) + <u64>i64x2.extract_lane(wide, 1));
-  }
-  return fold64(sumTail(p, len, acc));
+  return acc;
+}
+
+// The exact unsigned sum of `bytes` bytes whose biased pair sums are in `lanes`.
+// @ts-ignore: decorator
+@inline function unbias(lanes: v128, bytes: u32): u64 {
+  const wide = i64x2.add(i64x2.extend_low_i32x4_s(lanes), i64x2.extend_high_i32x4_s(lanes));
+  return <u64>(i64x2.extract_lane(wide, 0) + i64x2.extract_lane(wide, 1) + (<i64>(bytes >> 1) << 15));
+}
+
+export function csumPartial(p: usize, len: u32, init: u32): u32 {
+  const vectorBytes = len & ~63;
+  const acc = sumVectors(p, vectorBytes, <u64>init);
+  return fold64(sumTail(p + <usize>vectorBytes, len - vectorBytes, acc));
 }
 
 // Copies len bytes from src to dst and returns the partial sum of them, in one pass.
 export function csumCopy(dst: usize, src: usize, len: u32, init: u32): u32 {
   let acc: u64 = <u64>init;
+  const bias = i16x8.splat(-32768);
+  const ones = i16x8.splat(1);
   while (len >= 64) {
     const chunk = len < 65536 ? len & ~63 : 65536;
     const end = src + <usize>chunk;
@@ -98,14 +106,12 @@ export function csumCopy(dst: usize, src: usize, len: u32, init: u32): u32 {
     while (src < end) {
       const v0 = v128.load(src), v1 = v128.load(src, 16), v2 = v128.load(src, 32), v3 = v128.load(src, 48);
       v128.store(dst, v0); v128.store(dst, v1, 16); v128.store(dst, v2, 32); v128.store(dst, v3, 48);
-      a0 = i32x4.add(a0, i32x4.add(i32x4.extadd_pairwise_i16x8_u(v0), i32x4.extadd_pairwise_i16x8_u(v2)));
-      a1 = i32x4.add(a1, i32x4.add(i32x4.extadd_pairwise_i16x8_u(v1), i32x4.extadd_pairwise_i16x8_u(v3)));
+      a0 = i32x4.add(a0, i32x4.add(i32x4.dot_i16x8_s(v128.xor(v0, bias), ones), i32x4.dot_i16x8_s(v128.xor(v2, bias), ones)));
+      a1 = i32x4.add(a1, i32x4.add(i32x4.dot_i16x8_s(v128.xor(v1, bias), ones), i32x4.dot_i16x8_s(v128.xor(v3, bias), ones)));
       src += 64;
       dst += 64;
     }
-    const lanes = i32x4.add(a0, a1);
-    const wide = i64x2.add(i64x2.extend_low_i32x4_u(lanes), i64x2.extend_high_i32x4_u(lanes));
-    acc = addCarry64(acc, <u64>i64x2.extract_lane(wide, 0) + <u64>i64x2.extract_lane(wide, 1));
+    acc = addCarry64(acc, unbias(i32x4.add(a0, a1), chunk));
     len -= chunk;
   }
   memory.copy(dst, src, <usize>len);
