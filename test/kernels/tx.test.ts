@@ -172,6 +172,19 @@ describe('tx_build', () => {
     expect(h.tx.mcastContains(Uint8Array.from(MAC_A))).toBe(true);
   });
 
+  it('tx_build_extra_mcast_add_wins_over_del', async () => {
+    const h = await harness();
+    const id = h.fe.allocId();
+    h.fe.writeRequest({ gref: 0, offset: 0, flags: NETTXF_EXTRA_INFO, id, size: 0 });
+    h.fe.writeExtra({ ...mcastDelExtra(MAC_B), more: true });
+    h.fe.writeExtra(mcastAddExtra(MAC_A));
+    h.fe.publish();
+    const { responses } = batch(h);
+    expect(answers(responses)).toEqual([{ index: 0, id, status: RSP_OKAY }, { index: 1, status: RSP_NULL }, { index: 2, status: RSP_NULL }]);
+    expect(h.tx.mcastCount()).toBe(1);
+    expect(h.tx.mcastContains(Uint8Array.from(MAC_A))).toBe(true);
+  });
+
   it('tx_build_extra_mcast_full', async () => {
     const h = await harness();
     const requests = Array.from({ length: 65 }, (_, i) => mcastRequest(h, mcastAddExtra([0x01, 0, 0x5E, 0, 1, i])));
@@ -223,6 +236,16 @@ describe('tx_build', () => {
     expect(built).toMatchObject({ packets: 256, slots: 256 });
     expectFrames(h, sent);
     expect(answers(responses)).toEqual(sent.flatMap((s) => expectedAnswers(s, RSP_OKAY)));
+  });
+
+  it('tx_build_full_ring_of_full_pages_fits', async () => {
+    const h = await harness();
+    const sent = Array.from({ length: 256 }, (_, i) => h.fe.packet({ frame: makeFrame(4096, i) }));
+    h.fe.publish();
+    const { built, responses } = batch(h, { maxPackets: 256 });
+    expect(built).toMatchObject({ packets: 256, slots: 256, ops: 256 });
+    expectFrames(h, sent);
+    expect(responses.every((r) => r.status === RSP_OKAY)).toBe(true);
   });
 
   it('tx_build_budget', async () => {
@@ -320,6 +343,17 @@ describe('tx_build_invalid', () => {
   it('tx_build_invalid_follower_crosses_page', async () => {
     const h = await harness();
     h.fe.packet({ frame: makeFrame(300), slots: [100, 200], offsets: [0, 3900] });
+    h.fe.publish();
+    await expectFatal(h, 'NETBACK_FATAL_FRAG_CROSSES_PAGE');
+  });
+
+  it('tx_build_invalid_dropped_follower_crossing_is_fatal', async () => {
+    // the page check runs on every following slot, even once the packet is already being dropped
+    const h = await harness();
+    const gref = h.grants.grant();
+    h.fe.writeRequest({ gref, offset: 0, flags: NETTXF_MORE_DATA, id: 1, size: 100 });
+    h.fe.writeRequest({ gref, offset: 0, flags: NETTXF_MORE_DATA, id: 2, size: 200 }); // oversize: drop
+    h.fe.writeRequest({ gref, offset: 4000, flags: 0, id: 3, size: 97 }); // crosses: fatal
     h.fe.publish();
     await expectFatal(h, 'NETBACK_FATAL_FRAG_CROSSES_PAGE');
   });
