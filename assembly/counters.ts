@@ -17,6 +17,8 @@ export const COUNTER_TX_MCAST_ADD: u32 = 7;
 export const COUNTER_TX_MCAST_DEL: u32 = 8;
 export const COUNTER_TX_MCAST_FULL: u32 = 9;
 export const COUNTER_TX_FATAL: u32 = 10;
+export const COUNTER_TX_CREDIT_BLOCKED: u32 = 11;     // a batch stopped for lack of credit
+export const COUNTER_TX_ZERO_LENGTH_SLOTS: u32 = 12;  // empty following slots (XSA-448)
 
 // Offloads on the guest TX path (checksum setup, vnet header mapping).
 export const COUNTER_RX_GSO_CHECKSUM_FIXUP: u32 = 16;

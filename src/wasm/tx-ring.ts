@@ -1,0 +1,204 @@
+// The guest-TX ring kernels (assembly/netif/tx.ts) seen from the host: attach at connect, then
+// per batch build → execute the grant-copy plan (the host's GrantTable) → commit. A fatal
+// frontend error is an expected outcome here, returned as a FrontendFatalError, not thrown;
+// host misuse still throws a KernelUsageError. Every field offset comes from the module's exports.
+
+import { FrontendFatalError, KernelUsageError } from './errors.js';
+import type { KernelInstance } from './module.js';
+
+export interface TxBuildOptions {
+  /** Accepted packets per batch (Linux's NAPI budget counts built packets only). Default 64. */
+  maxPackets?: number;
+  /** Remaining byte credit; 0xFFFFFFFF (the default) is unlimited. */
+  credit?: number;
+  /** The fatal_skb_slots module parameter; clamped to >= 18 as Linux does. Default 20. */
+  fatalSlots?: number;
+}
+
+export interface TxBuildResult {
+  /** Packet descriptors written (accepted packets). */
+  packets: number;
+  /** Grant-copy ops in the plan (at TX_OPS_OFFSET, GNTOP_SIZE bytes each). */
+  ops: number;
+  /** Ring slots consumed; commit writes exactly this many responses. */
+  slots: number;
+  /** Packets dropped while building (they get ERROR responses at commit). */
+  drops: number;
+  /** Bytes debited from the credit. */
+  creditUsed: number;
+  /** When the batch stopped for lack of credit: the size the next packet needs; else 0. */
+  creditBlocked: number;
+  /** Set when the frontend broke a fatal rule; the queue is disabled from now on. */
+  fatal: FrontendFatalError | undefined;
+}
+
+export interface TxGrantOp {
+  gref: number;
+  guestOffset: number;
+  length: number;
+  /** Wasm-memory address. */
+  local: number;
+  /** s16 written by the host; build leaves -1 (not executed). */
+  status: number;
+  toGuest: boolean;
+}
+
+export interface TxPacket {
+  /** Wasm-memory address of the frame; PKT_HEADROOM free bytes lie before it. */
+  data: number;
+  length: number;
+  csumBlank: boolean;
+  dataValidated: boolean;
+  /** XEN_NETIF_GSO_TYPE_* (0: no GSO extra) and the MSS. */
+  gsoType: number;
+  gsoSize: number;
+  /** Present when a HASH extra with a known type came; type is the hash-type bit number. */
+  hash: { type: number; value: number } | undefined;
+  extraCount: number;
+  /** Batch position of the first request (ring index = batch start + position). */
+  firstSlot: number;
+  slotCount: number;
+  firstOp: number;
+  opCount: number;
+  /** 0, or STATUS_DROP_COPY_FAILED once commit found a failed op. */
+  status: number;
+}
+
+export interface TxCommitResult {
+  /** The frontend asked for an event (rsp_event lay in the pushed range). */
+  notify: boolean;
+  /** Requests are already waiting: run another batch instead of sleeping. */
+  morePending: boolean;
+}
+
+const CREDIT_UNLIMITED = 0xFFFFFFFF;
+
+export class TxRingKernel {
+  readonly instance: KernelInstance;
+  readonly opsAddress: number;
+  readonly opSize: number;
+  private readonly descAddress: number;
+  private readonly descStride: number;
+  private readonly c: (name: string) => number;
+
+  constructor(instance: KernelInstance) {
+    this.instance = instance;
+    this.c = (name) => instance.constant(name);
+    this.opsAddress = this.c('TX_OPS_OFFSET');
+    this.opSize = this.c('GNTOP_SIZE');
+    this.descAddress = this.c('TX_PKT_DESC_OFFSET');
+    this.descStride = this.c('TX_PKT_DESC_STRIDE');
+  }
+
+  /** At connect. Throws a FrontendFatalError (NETBACK_FATAL_RING_INCONSISTENT) to refuse the ring. */
+  attach(): void {
+    this.instance.call('tx_attach');
+  }
+
+  build(options: TxBuildOptions = {}): TxBuildResult {
+    const maxPackets = options.maxPackets ?? 64;
+    const credit = options.credit ?? CREDIT_UNLIMITED;
+    const fatalSlots = options.fatalSlots ?? 20;
+    for (const [name, value] of [['maxPackets', maxPackets], ['credit', credit], ['fatalSlots', fatalSlots]] as const) {
+      if (!Number.isInteger(value) || value < 0 || value > CREDIT_UNLIMITED) {
+        throw new KernelUsageError('NETBACK_BAD_ARGUMENT', `tx_build: ${name} = ${value} is not a u32`);
+      }
+    }
+    const status = this.instance.fn('tx_build')(maxPackets, credit, fatalSlots);
+    let fatal: FrontendFatalError | undefined;
+    if (status < 0) {
+      const error = this.instance.statuses.error(status, 'tx_build');
+      if (!(error instanceof FrontendFatalError)) throw error;
+      fatal = error;
+    }
+    const get = (name: string): number => this.instance.fn(name)() >>> 0;
+    return {
+      packets: get('tx_packet_count'),
+      ops: get('tx_op_count'),
+      slots: get('tx_slots_consumed'),
+      drops: get('tx_drops'),
+      creditUsed: get('tx_credit_used'),
+      creditBlocked: get('tx_credit_blocked'),
+      fatal,
+    };
+  }
+
+  /** The plan of the last build, as plain objects (a copy). */
+  ops(): TxGrantOp[] {
+    const view = this.instance.view;
+    const count = this.instance.fn('tx_op_count')();
+    const toGuest = this.c('GNTOP_F_TO_GUEST');
+    const result: TxGrantOp[] = [];
+    for (let i = 0; i < count; i++) {
+      const p = this.opsAddress + i * this.opSize;
+      result.push({
+        gref: view.getUint32(p + this.c('GNTOP_GREF'), true),
+        guestOffset: view.getUint16(p + this.c('GNTOP_GUEST_OFF'), true),
+        length: view.getUint16(p + this.c('GNTOP_LEN'), true),
+        local: view.getUint32(p + this.c('GNTOP_LOCAL'), true),
+        status: view.getInt16(p + this.c('GNTOP_STATUS'), true),
+        toGuest: (view.getUint16(p + this.c('GNTOP_FLAGS'), true) & toGuest) !== 0,
+      });
+    }
+    return result;
+  }
+
+  /** The descriptors of the last build (statuses as of now: after commit they show copy failures). */
+  packets(): TxPacket[] {
+    const view = this.instance.view;
+    const count = this.instance.fn('tx_packet_count')();
+    const csumBlank = 0x1; // NETTXF_CSUM_BLANK, netif.h
+    const dataValidated = 0x2; // NETTXF_DATA_VALIDATED
+    const result: TxPacket[] = [];
+    for (let i = 0; i < count; i++) {
+      const d = this.descAddress + i * this.descStride;
+      const u8 = (f: string): number => view.getUint8(d + this.c(f));
+      const u16 = (f: string): number => view.getUint16(d + this.c(f), true);
+      const u32 = (f: string): number => view.getUint32(d + this.c(f), true);
+      const flags = u16('TXPKT_FLAGS');
+      result.push({
+        data: u32('TXPKT_DATA'),
+        length: u32('TXPKT_LEN'),
+        csumBlank: (flags & csumBlank) !== 0,
+        dataValidated: (flags & dataValidated) !== 0,
+        gsoType: u8('TXPKT_GSO_TYPE'),
+        gsoSize: u16('TXPKT_GSO_SIZE'),
+        hash: u8('TXPKT_HASH_PRESENT') !== 0 ? { type: u8('TXPKT_HASH_TYPE'), value: u32('TXPKT_HASH_VALUE') } : undefined,
+        extraCount: u8('TXPKT_EXTRA_COUNT'),
+        firstSlot: u16('TXPKT_FIRST_SLOT'),
+        slotCount: u16('TXPKT_SLOT_COUNT'),
+        firstOp: u16('TXPKT_FIRST_OP'),
+        opCount: u16('TXPKT_OP_COUNT'),
+        status: view.getInt32(d + this.c('TXPKT_STATUS'), true),
+      });
+    }
+    return result;
+  }
+
+  /** A copy of a packet's frame bytes. */
+  frame(packet: TxPacket): Uint8Array {
+    return this.instance.read(packet.data, packet.length);
+  }
+
+  commit(): TxCommitResult {
+    const bits = this.instance.call('tx_commit');
+    return { notify: (bits & 1) !== 0, morePending: (bits & 2) !== 0 };
+  }
+
+  mcastCount(): number {
+    return this.instance.call('mcast_count');
+  }
+
+  /** Whether a MAC (6 bytes) is in the frontend's multicast list; goes through SCRATCH. */
+  mcastContains(mac: Uint8Array): boolean {
+    if (mac.length !== 6) throw new KernelUsageError('NETBACK_BAD_ARGUMENT', `a MAC is 6 bytes, not ${mac.length}`);
+    const scratch = this.c('SCRATCH_OFFSET');
+    this.instance.write(scratch, mac, scratch, this.c('SCRATCH_SIZE'));
+    return this.instance.call('mcast_contains', scratch) === 1;
+  }
+
+  /** Build + commit `iterations` times inside Wasm over the ring as it is now; returns slots processed. */
+  benchParse(iterations: number): number {
+    return this.instance.fn('bench_tx_parse')(iterations) >>> 0;
+  }
+}
