@@ -25,6 +25,8 @@ export {
   RX_STAGE_REQ_ID, RX_STAGE_OP, RX_STAGE_REQ_GREF, RX_STAGE_RSP, RX_STAGE_NO_OP,
   RX_DESC_FIRST_INDEX, RX_DESC_SLOTS, RX_DESC_DATA_SLOTS, RX_DESC_LEN, RX_DESC_FIRST_OP, RX_XDP_HEADROOM_MAX,
 } from './netif/rx';
+// The grant-copy op format the RX plan uses (the layout check reserves *_OFFSET for page-aligned regions).
+export { GNTOP_SIZE, GNTOP_GREF, GNTOP_GUEST_OFFSET as GNTOP_GUEST_OFF, GNTOP_LEN, GNTOP_LOCAL, GNTOP_STATUS, GNTOP_FLAGS, GNTOP_F_TO_GUEST } from './netif/defs';
 
 // Toeplitz hashing (hash/toeplitz.ts).
 export { toeplitz_hash, bench_toeplitz, TOEPLITZ_KEY_MAX, TOEPLITZ_INPUT_MAX } from './hash/toeplitz';
