@@ -36,6 +36,18 @@ export interface RxCopyOp {
   toGuest: boolean;
 }
 
+/** One packet of the current batch (RX_PKT_DESC record). */
+export interface RxBatchPacket {
+  /** Ring index of its first slot. */
+  firstIndex: number;
+  /** Slots used, data and extras. */
+  slots: number;
+  dataSlots: number;
+  len: number;
+  /** Index of its first grant-copy op. */
+  firstOp: number;
+}
+
 export class RxRingKernel {
   readonly instance: KernelInstance;
   private readonly opsOffset: number;
@@ -51,6 +63,7 @@ export class RxRingKernel {
     setHeadroom: (bytes: number) => number;
     pending: () => number;
     opCount: () => number;
+    packetCount: () => number;
     pack: (frame: number, len: number, flags: number, gsoType: number, gsoSize: number, hashType: number, hashValue: number) => number;
     commit: () => number;
   };
@@ -79,6 +92,7 @@ export class RxRingKernel {
       setHeadroom: instance.fn('rx_set_headroom'),
       pending: instance.fn('rx_pending_requests'),
       opCount: instance.fn('rx_op_count'),
+      packetCount: instance.fn('rx_packet_count'),
       pack: instance.fn('rx_pack'),
       commit: instance.fn('rx_commit'),
     };
@@ -145,6 +159,27 @@ export class RxRingKernel {
         local: view.getUint32(a + this.gnt.local, true),
         status: view.getInt16(a + this.gnt.status, true),
         toGuest: (view.getUint16(a + this.gnt.flags, true) & this.gnt.toGuest) !== 0,
+      });
+    }
+    return out;
+  }
+
+  /** The packets of the current batch, in packing order (RX_PKT_DESC records). */
+  batchPackets(): RxBatchPacket[] {
+    const c = (name: string): number => this.instance.constant(name);
+    const base = c('RX_PKT_DESC_OFFSET');
+    const stride = c('RX_PKT_DESC_STRIDE');
+    const view = this.instance.view;
+    const out: RxBatchPacket[] = [];
+    const count = this.fns.packetCount() >>> 0;
+    for (let i = 0; i < count; i++) {
+      const a = base + i * stride;
+      out.push({
+        firstIndex: view.getUint32(a + c('RX_DESC_FIRST_INDEX'), true),
+        slots: view.getUint32(a + c('RX_DESC_SLOTS'), true),
+        dataSlots: view.getUint32(a + c('RX_DESC_DATA_SLOTS'), true),
+        len: view.getUint32(a + c('RX_DESC_LEN'), true),
+        firstOp: view.getUint32(a + c('RX_DESC_FIRST_OP'), true),
       });
     }
     return out;
