@@ -429,6 +429,14 @@ describe('guest RX ring', () => {
     expect(packed(env, address, 100)).toBe(1);
   });
 
+  it('rx_pack_disabled_queue', async () => {
+    const env = await setup();
+    env.fe.post(2);
+    env.k.view.setUint32(env.k.constant('QUEUE_STATE_OFFSET') + env.k.constant('QS_FLAGS'), env.k.constant('QS_FLAG_DISABLED'), true);
+    expect(() => env.rx.pack(putFrame(env.k, bytes(64)), 64)).toThrow(FrontendFatalError);
+    expect(qs(env.k, 'QS_RX_REQ_CONS')).toBe(0);
+  });
+
   it('rx_slots_needed', async () => {
     const env = await setup();
     expect(env.rx.slotsNeeded(1)).toBe(1);
