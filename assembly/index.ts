@@ -32,8 +32,17 @@ export { mcast_contains, mcast_count, QS_TX_MCAST_COUNT } from './netif/extra';
 export { GNTOP_SIZE, GNTOP_GREF, GNTOP_LEN, GNTOP_LOCAL, GNTOP_STATUS, GNTOP_FLAGS, GNTOP_F_TO_GUEST } from './netif/defs';
 
 // Guest RX ring: attach, pack, commit (netif/rx.ts).
+export {
+  rx_attach, rx_slots_needed, rx_set_headroom, rx_pending_requests, rx_op_count, rx_packet_count, rx_pack, rx_commit, bench_rx_pack,
+  QS_RX_BATCH_OPS, QS_RX_BATCH_PKTS, QS_RX_BATCH_BYTES, QS_RX_XDP_HEADROOM, RX_PKT_F_CSUM_PARTIAL, RX_PKT_F_DATA_VALIDATED, RX_HASH_NONE,
+  RX_STAGE_REQ_ID, RX_STAGE_OP, RX_STAGE_REQ_GREF, RX_STAGE_RSP, RX_STAGE_NO_OP,
+  RX_DESC_FIRST_INDEX, RX_DESC_SLOTS, RX_DESC_DATA_SLOTS, RX_DESC_LEN, RX_DESC_FIRST_OP, RX_XDP_HEADROOM_MAX,
+} from './netif/rx';
+// The grant-copy op format the RX plan uses (the layout check reserves *_OFFSET for page-aligned regions).
+export { GNTOP_SIZE, GNTOP_GREF, GNTOP_GUEST_OFFSET as GNTOP_GUEST_OFF, GNTOP_LEN, GNTOP_LOCAL, GNTOP_STATUS, GNTOP_FLAGS, GNTOP_F_TO_GUEST } from './netif/defs';
 
 // Toeplitz hashing (hash/toeplitz.ts).
+export { toeplitz_hash, bench_toeplitz, TOEPLITZ_KEY_MAX, TOEPLITZ_INPUT_MAX } from './hash/toeplitz';
 
 // The end of the compiler's static data, so the host can check it stays below LAYOUT_BASE.
 export function static_data_end(): usize {

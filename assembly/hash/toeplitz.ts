@@ -1,0 +1,48 @@
+// The Toeplitz hash of netif.h's control-ring hashing: key and input are bit shift registers
+// (MSB of byte 0 left-most); for every set input bit, the left-most 32 key bits at that position
+// are XORed into the result. see: netif.h xen_netif_toeplitz_hash
+//
+// The reference keeps a 64-bit window of the key and XORs the whole window per set bit, keeping
+// the upper 32 bits at the end. Here the window's upper 32 bits are computed directly per bit
+// from a 40-bit slice of the key (branch-free), which gives the same value: the lower 32 bits of
+// the reference's XOR never reach its result.
+
+// Key length limit (Linux netback's XEN_NETBK_MAX_HASH_KEY_SIZE) and the longest hashed input
+// (IPv6 addresses + TCP ports). see: common.h, netif.h XEN_NETIF_CTRL_HASH_TYPE_IPV6_TCP
+export const TOEPLITZ_KEY_MAX: u32 = 40;
+export const TOEPLITZ_INPUT_MAX: u32 = 36;
+
+// @ts-ignore: decorator
+@inline function keyByte(key: usize, keyLen: u32, i: u32): u64 {
+  return i < keyLen ? <u64>load<u8>(key + <usize>i) : 0;
+}
+
+// Returns the u32 hash itself (every bit pattern is a valid hash, so no status can be returned):
+// lengths beyond the limits are clamped, never trusted, and the host checks them before calling.
+// see: netif.h xen_netif_toeplitz_hash
+export function toeplitz_hash(key: usize, keyLen: u32, input: usize, inputLen: u32): u32 {
+  if (keyLen > TOEPLITZ_KEY_MAX) keyLen = TOEPLITZ_KEY_MAX;
+  if (inputLen > TOEPLITZ_INPUT_MAX) inputLen = TOEPLITZ_INPUT_MAX;
+  // window: key bits [8*i, 8*i + 40) for input byte i, MSB-aligned in the low 40 bits.
+  let window: u64 = 0;
+  for (let k: u32 = 0; k < 5; k++) window = (window << 8) | keyByte(key, keyLen, k);
+  let hash: u32 = 0;
+  for (let i: u32 = 0; i < inputLen; i++) {
+    const byte = <u32>load<u8>(input + <usize>i);
+    for (let bit: u32 = 0; bit < 8; bit++) {
+      // key bits [8i + bit, 8i + bit + 32): shift the 40-bit window right by 8 - bit.
+      const slice = <u32>(window >> (8 - bit));
+      const mask = 0 - ((byte >> (7 - bit)) & 1);
+      hash ^= slice & mask;
+    }
+    window = ((window << 8) & 0xFFFFFFFFFF) | keyByte(key, keyLen, i + 5);
+  }
+  return hash;
+}
+
+// Benchmark: the hash `iterations` times over the same input.
+export function bench_toeplitz(key: usize, keyLen: u32, input: usize, inputLen: u32, iterations: u32): u32 {
+  let acc: u32 = 0;
+  for (let i: u32 = 0; i < iterations; i++) acc ^= toeplitz_hash(key, keyLen, input, inputLen) + i;
+  return acc;
+}
