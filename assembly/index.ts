@@ -6,6 +6,9 @@ export * from './layout';
 export * from './status';
 export * from './counters';
 
+// The grant-copy op format both ring plans use (netif/defs.ts).
+export { GNTOP_SIZE, GNTOP_GREF, GNTOP_GUEST_OFFSET as GNTOP_GUEST_OFF, GNTOP_LEN, GNTOP_LOCAL, GNTOP_STATUS, GNTOP_FLAGS, GNTOP_F_TO_GUEST } from './netif/defs';
+
 // Queue state shared by every ring (netif/ring.ts).
 export { QS_TX_REQ_CONS, QS_TX_RSP_PROD_PVT, QS_RX_REQ_CONS, QS_RX_RSP_PROD_PVT, QS_FLAGS, QS_FATAL_STATUS, QS_FLAG_DISABLED } from './netif/ring';
 
@@ -26,10 +29,9 @@ export {
   QS_TX_PENDING, QS_TX_PKT_COUNT, QS_TX_OP_COUNT, QS_TX_SLOTS, QS_TX_CREDIT_USED, QS_TX_CREDIT_BLOCKED, QS_TX_BUF_USED, QS_TX_DROPS,
   TXC_STATUS, TXC_KIND, TXC_KIND_PLAIN, TXC_KIND_OP,
   TXPKT_DATA, TXPKT_LEN, TXPKT_FLAGS, TXPKT_GSO_TYPE, TXPKT_HASH_TYPE, TXPKT_GSO_SIZE, TXPKT_HASH_PRESENT, TXPKT_EXTRA_COUNT,
-  TXPKT_HASH_VALUE, TXPKT_FIRST_SLOT, TXPKT_SLOT_COUNT, TXPKT_FIRST_OP, TXPKT_OP_COUNT, TXPKT_STATUS, GNTOP_GUEST_OFF,
+  TXPKT_HASH_VALUE, TXPKT_FIRST_SLOT, TXPKT_SLOT_COUNT, TXPKT_FIRST_OP, TXPKT_OP_COUNT, TXPKT_STATUS,
 } from './netif/tx';
 export { mcast_contains, mcast_count, QS_TX_MCAST_COUNT } from './netif/extra';
-export { GNTOP_SIZE, GNTOP_GREF, GNTOP_LEN, GNTOP_LOCAL, GNTOP_STATUS, GNTOP_FLAGS, GNTOP_F_TO_GUEST } from './netif/defs';
 
 // Guest RX ring: attach, pack, commit (netif/rx.ts).
 export {
@@ -38,8 +40,6 @@ export {
   RX_STAGE_REQ_ID, RX_STAGE_OP, RX_STAGE_REQ_GREF, RX_STAGE_RSP, RX_STAGE_NO_OP,
   RX_DESC_FIRST_INDEX, RX_DESC_SLOTS, RX_DESC_DATA_SLOTS, RX_DESC_LEN, RX_DESC_FIRST_OP, RX_XDP_HEADROOM_MAX,
 } from './netif/rx';
-// The grant-copy op format the RX plan uses (the layout check reserves *_OFFSET for page-aligned regions).
-export { GNTOP_SIZE, GNTOP_GREF, GNTOP_GUEST_OFFSET as GNTOP_GUEST_OFF, GNTOP_LEN, GNTOP_LOCAL, GNTOP_STATUS, GNTOP_FLAGS, GNTOP_F_TO_GUEST } from './netif/defs';
 
 // Toeplitz hashing (hash/toeplitz.ts).
 export { toeplitz_hash, bench_toeplitz, TOEPLITZ_KEY_MAX, TOEPLITZ_INPUT_MAX } from './hash/toeplitz';

@@ -75,8 +75,6 @@ export const TXPKT_FIRST_OP: u32 = 24;    // u16 index of the first op in TX_OPS
 export const TXPKT_OP_COUNT: u32 = 26;    // u16 ops (zero-length followers have none)
 export const TXPKT_STATUS: u32 = 28;      // i32 STATUS_OK, or STATUS_DROP_COPY_FAILED after commit
 
-// GNTOP_GUEST_OFFSET under a name the host does not take for a layout region (*_OFFSET).
-export const GNTOP_GUEST_OFF: u32 = GNTOP_GUEST_OFFSET;
 
 // An op is "failed" until the host overwrites its status, so a plan that was never executed
 // drops its packets instead of delivering stale buffer bytes. see: grant_table.h GNTST_general_error

@@ -113,8 +113,10 @@ export class KernelInstance {
       throw new KernelUsageError('NETBACK_MODULE_INVALID', `static data (${staticEnd} bytes) overlaps the layout at ${base}`);
     }
     const page = this.constant('PAGE_SIZE');
+    // A region is an X_OFFSET with an X_SIZE beside it; other *_OFFSET names are struct fields.
     for (const [name, value] of Object.entries(this.layout)) {
-      if (name.endsWith('_OFFSET') && value % page !== 0) {
+      const isRegion = name.endsWith('_OFFSET') && this.layout[`${name.slice(0, -'_OFFSET'.length)}_SIZE`] !== undefined;
+      if (isRegion && value % page !== 0) {
         throw new KernelUsageError('NETBACK_MODULE_INVALID', `${name} = ${value} is not page-aligned`);
       }
     }
