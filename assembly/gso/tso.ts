@@ -1,0 +1,186 @@
+// Software TCP segmentation (TSO) of one Ethernet frame into MSS-sized frames, for every case
+// where the sink cannot take a GSO frame (a frontend without feature-gso-tcpv4/6, a TAP with
+// offloads off). Each output frame is complete: headers copied, lengths, IPv4 id and header
+// checksum, TCP sequence, flags and full checksum rewritten.
+// see: tcp_offload.c tcp_gso_segment; af_inet.c inet_gso_segment; ip6_offload.c ipv6_gso_segment
+//
+// Speed: the payload is copied and summed in one pass (csumCopy), and everything else a segment
+// needs is a handful of word adds on sums computed once per frame: the IPv4 header sum without
+// tot_len/id/check, the TCP header sum without seq/flags/check, and the pseudo-header sum
+// without its length. No byte is read twice.
+
+import { csumAdd, csumCopy, csumFinish } from '../csum/inet';
+import {
+  QUEUE_STATE_OFFSET, RX_BUF_OFFSET, RX_BUF_SIZE, SCRATCH_OFFSET, SCRATCH_SIZE, SEG_BUF_OFFSET,
+  SEG_BUF_SIZE, SEG_DESC_OFFSET, SEG_DESC_SIZE, SEG_DESC_STRIDE, TX_BUF_OFFSET, TX_BUF_SIZE,
+} from '../layout';
+import { HDR_IP_VERSION, HDR_L3, HDR_L4, HDR_L4_END, HDR_L4_HLEN, HDR_L4_PROTO, parseHeaders } from '../net/headers';
+import { loadBe16, loadBe32, storeBe16, storeBe32 } from '../net/eth';
+import { IPV4_CHECK, IPV4_ID, IPV4_TOT_LEN, ipv4HeaderLength, ipv4PseudoSum } from '../net/ipv4';
+import { IPV6_HLEN, IPV6_PAYLOAD_LEN, ipv6PseudoSum } from '../net/ipv6';
+import { TCP_CHECK, TCP_DOFF, TCP_FLAGS, TCP_FLAG_CWR, TCP_FLAG_FIN, TCP_FLAG_PSH, TCP_SEQ } from '../net/tcp';
+import { XEN_NETIF_GSO_TYPE_TCPV4, XEN_NETIF_GSO_TYPE_TCPV6 } from '../netif/defs';
+import {
+  STATUS_BAD_ARGUMENT, STATUS_DROP_GSO_BAD_SIZE, STATUS_DROP_GSO_NOT_TCP, STATUS_OK,
+} from '../status';
+
+// Private queue state 0x500-0x5FF (see netif/ring.ts for the map of ranges).
+export const QS_TSO_INFO: u32 = 0x500;    // HeaderInfo of the frame being segmented (16 bytes)
+export const QS_TSO_RESUME: u32 = 0x510;  // u32 TCP payload offset to continue from, 0 when done
+
+// Free bytes in front of every output frame, for the virtio_net_hdr the host writes there; 16
+// keeps each frame start 16-byte aligned, so the SIMD stores of the payload copy stay aligned
+// relative to the frame.
+export const SEG_HEADROOM: u32 = 16;
+
+const SEG_DESC_ADDRESS: u32 = 0;  // u32 address of the frame
+const SEG_DESC_LENGTH: u32 = 4;   // u32 frame length
+const SEG_DESC_CAPACITY: u32 = SEG_DESC_SIZE / SEG_DESC_STRIDE;
+
+const IPPROTO_TCP: u8 = 6;
+// The largest value of the IP length field that covers the segment (IPv4 tot_len, IPv6
+// payload_len).
+const IP_LENGTH_MAX: u32 = 0xFFFF;
+
+// @ts-ignore: decorator
+@inline function inRegion(address: usize, len: u32, start: u32, size: u32): bool {
+  // unsigned: an address below start wraps to a huge offset
+  return <u32>address - start <= size && len <= size - (<u32>address - start);
+}
+
+// Sum (memory order) of the 16-bit words of [p, p+len), len even (a header length, a multiple of
+// 4), skipping the words at the offsets given: the fields rewritten per segment.
+function sumWordsExcept(p: usize, len: u32, skipA: u32, skipB: u32, skipC: u32, skipD: u32): u32 {
+  let sum: u32 = 0;
+  for (let i: u32 = 0; i < len; i += 2) {
+    if (i == skipA || i == skipB || i == skipC || i == skipD) continue;
+    sum += <u32>load<u16>(p + <usize>i);
+  }
+  return sum;
+}
+
+// see: tcp_offload.c tcp_gso_segment (seq += mss; fin/psh cleared but on the last; cwr only on
+// the first); af_inet.c inet_gso_segment (id++ per segment, tot_len, ip_send_check);
+// ip6_offload.c ipv6_gso_segment (payload_len = segment length - IPv6 header, extensions included)
+export function tsoSegment(frame: usize, len: u32, gsoType: u32, mss: u32, resumeFrom: u32): i32 {
+  const state = <usize>QUEUE_STATE_OFFSET;
+  store<u32>(state + QS_TSO_RESUME, 0);
+  if (!inRegion(frame, len, TX_BUF_OFFSET, TX_BUF_SIZE) &&
+      !inRegion(frame, len, RX_BUF_OFFSET, RX_BUF_SIZE) &&
+      !inRegion(frame, len, SCRATCH_OFFSET, SCRATCH_SIZE)) {
+    return STATUS_BAD_ARGUMENT;
+  }
+  const info = state + QS_TSO_INFO;
+  const parsed = parseHeaders(frame, len, info);
+  if (parsed != STATUS_OK) return parsed;
+  if (load<u8>(info + HDR_L4_PROTO) != IPPROTO_TCP) return STATUS_DROP_GSO_NOT_TCP;
+  const version = <u32>load<u8>(info + HDR_IP_VERSION);
+  if (!(gsoType == XEN_NETIF_GSO_TYPE_TCPV4 && version == 4) &&
+      !(gsoType == XEN_NETIF_GSO_TYPE_TCPV6 && version == 6)) {
+    return STATUS_DROP_GSO_NOT_TCP;
+  }
+  const l3 = <u32>load<u16>(info + HDR_L3);
+  const l4 = <u32>load<u16>(info + HDR_L4);
+  const end = <u32>load<u16>(info + HDR_L4_END);
+  const tcpHlen = <u32>load<u16>(info + HDR_L4_HLEN);
+  const hdrLen = l4 + tcpHlen;
+  const payloadLen = end - hdrLen;
+  // the bytes the IP length field counts besides the payload
+  const ipOverhead = version == 4 ? hdrLen - l3 : hdrLen - l3 - IPV6_HLEN;
+  if (mss == 0 || mss > IP_LENGTH_MAX - ipOverhead) return STATUS_DROP_GSO_BAD_SIZE;
+  // the host passes back what tso_resume_offset returned: a segment boundary inside the payload
+  if (resumeFrom != 0 && (resumeFrom >= payloadLen || resumeFrom % mss != 0)) return STATUS_BAD_ARGUMENT;
+
+  const ip = frame + <usize>l3;
+  const tcp = frame + <usize>l4;
+  const seq0 = loadBe32(tcp + TCP_SEQ);
+  const flags0 = <u32>load<u8>(tcp + TCP_FLAGS);
+  let ipSum: u32 = 0;
+  let ipId0: u32 = 0;
+  let pseudo: u32;
+  if (version == 4) {
+    ipSum = sumWordsExcept(ip, ipv4HeaderLength(ip), IPV4_TOT_LEN, IPV4_ID, IPV4_CHECK, IPV4_CHECK);
+    ipId0 = loadBe16(ip + IPV4_ID);
+    pseudo = ipv4PseudoSum(ip, IPPROTO_TCP, 0);
+  } else {
+    pseudo = ipv6PseudoSum(ip, IPPROTO_TCP, 0);
+  }
+  // TCP_DOFF and TCP_FLAGS share the word at offset 12
+  const tcpSum = csumAdd(pseudo, sumWordsExcept(tcp, tcpHlen, TCP_SEQ, TCP_SEQ + 2, TCP_DOFF, TCP_CHECK));
+
+  const bufEnd = SEG_BUF_OFFSET + SEG_BUF_SIZE;
+  let offset = resumeFrom;
+  let index = resumeFrom / mss;
+  let position = SEG_BUF_OFFSET;
+  let count: u32 = 0;
+  do {
+    const remaining = payloadLen - offset;
+    const segLen = remaining < mss ? remaining : mss;
+    const out = position + SEG_HEADROOM;
+    const frameLen = hdrLen + segLen;
+    if (count == SEG_DESC_CAPACITY || out + frameLen > bufEnd) {
+      store<u32>(state + QS_TSO_RESUME, offset);
+      break;
+    }
+    assert((out & 15) == 0 && (segLen != 0 || payloadLen == 0));
+    const dst = <usize>out;
+    memory.copy(dst, frame, <usize>hdrLen);
+    const last = segLen == remaining;
+    if (version == 4) {
+      const outIp = dst + <usize>l3;
+      const totLen = ipOverhead + segLen;
+      const id = (ipId0 + index) & 0xFFFF;
+      storeBe16(outIp + IPV4_TOT_LEN, totLen);
+      storeBe16(outIp + IPV4_ID, id);
+      let sum = csumAdd(ipSum, <u32>bswap<u16>(<u16>totLen));
+      sum = csumAdd(sum, <u32>bswap<u16>(<u16>id));
+      store<u16>(outIp + IPV4_CHECK, csumFinish(sum));
+    } else {
+      storeBe16(dst + <usize>l3 + IPV6_PAYLOAD_LEN, ipOverhead + segLen);
+    }
+    const outTcp = dst + <usize>l4;
+    let flags = flags0;
+    if (!last) flags &= ~<u32>(TCP_FLAG_FIN | TCP_FLAG_PSH);
+    if (index != 0) flags &= ~<u32>TCP_FLAG_CWR;
+    storeBe32(outTcp + TCP_SEQ, seq0 + offset);
+    store<u8>(outTcp + TCP_FLAGS, <u8>flags);
+    let sum = csumAdd(tcpSum, <u32>bswap<u16>(<u16>(tcpHlen + segLen)));
+    sum = csumAdd(sum, load<u32>(outTcp + TCP_SEQ));
+    sum = csumAdd(sum, <u32>load<u16>(outTcp + TCP_DOFF));
+    // the payload starts tcpHlen (a multiple of 4) after the TCP header: even, so its sum adds
+    // without a byte swap
+    sum = csumCopy(dst + <usize>hdrLen, frame + <usize>(hdrLen + offset), segLen, sum);
+    store<u16>(outTcp + TCP_CHECK, csumFinish(sum));
+
+    const desc = <usize>(SEG_DESC_OFFSET + count * SEG_DESC_STRIDE);
+    store<u32>(desc + SEG_DESC_ADDRESS, out);
+    store<u32>(desc + SEG_DESC_LENGTH, frameLen);
+    position = (out + frameLen + 15) & ~15;
+    offset += segLen;
+    index++;
+    count++;
+  } while (offset < payloadLen);
+  return <i32>count;
+}
+
+export function tso_segment(frame: usize, len: u32, gsoType: u32, mss: u32, resumeFrom: u32): i32 {
+  return tsoSegment(frame, len, gsoType, mss, resumeFrom);
+}
+
+// The TCP payload offset tso_segment stopped at because SEG_BUF or SEG_DESC was full, 0 when the
+// frame is done; pass it back as resumeFrom once the host has taken the segments out.
+export function tso_resume_offset(): u32 {
+  return load<u32>(<usize>QUEUE_STATE_OFFSET + QS_TSO_RESUME);
+}
+
+// Benchmark loop kept inside Wasm so the JS↔Wasm call is not what is measured. Returns the total
+// number of segments written, or the first negative status (as u32).
+export function bench_tso(frame: usize, len: u32, gsoType: u32, mss: u32, iterations: u32): u32 {
+  let total: u32 = 0;
+  for (let i: u32 = 0; i < iterations; i++) {
+    const count = tsoSegment(frame, len, gsoType, mss, 0);
+    if (count < 0) return <u32>count;
+    total += <u32>count;
+  }
+  return total;
+}
