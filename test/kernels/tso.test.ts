@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { compileKernels, instantiateKernels, KernelInstance, loadKernels, PacketDropError, readKernels, type Kernels } from '../../src/index.js';
 import { buildFrame, ipv4HeaderChecksumValid, l4ChecksumValid, parseFrame, type FrameSpec } from '../reference/frames.js';
 import { referenceSegment, tcpPayload } from '../reference/segment.js';
+import { Segmenter } from '../../src/wasm/segment.js';
 
 const TCPV4 = 1; // XEN_NETIF_GSO_TYPE_TCPV4 (netif.h)
 const TCPV6 = 2; // XEN_NETIF_GSO_TYPE_TCPV6
@@ -321,6 +322,26 @@ describe('tso_segment', () => {
       expect((error as PacketDropError).code).toBe('NETBACK_DROP_GSO_NOT_TCP');
     }
     expect(() => k.segment(v4, { gsoType: 'tcpv4', mss: 0 })).toThrow(/NETBACK_DROP_GSO_BAD_SIZE/);
+  });
+
+  it('tso_segment_segmenter_in_place', () => {
+    const segmenter = new Segmenter(k.instance);
+    expect(segmenter.headroom).toBe(16);
+    const { frame } = buildFrame({ ip: 6, l4: 'tcp', payload: 65000, vlanTags: 1, tcpOptionBytes: 12 });
+    const at = k.instance.constant('TX_BUF_OFFSET') + 64;
+    k.instance.bytes.set(frame, at);
+    const batches: number[] = [];
+    const frames: Uint8Array[] = [];
+    const total = segmenter.segment(at, frame.length, 'tcpv6', 64, (batch) => {
+      batches.push(batch.length);
+      for (const s of batch) frames.push(k.instance.read(s.address, s.length));
+    });
+    expect(total).toBe(1016);
+    expect(batches).toEqual([512, 504]);
+    checkAgainstReference(frame, frames, 64);
+    const udp = buildFrame({ ip: 4, l4: 'udp', payload: 100 }).frame;
+    k.instance.bytes.set(udp, at);
+    expect(() => segmenter.segment(at, udp.length, 'tcpv4', 1448, () => { throw new Error('no batch expected'); })).toThrow(PacketDropError);
   });
 
   it('tso_segment_debug_build', async () => {
