@@ -4,10 +4,10 @@
 // checksum, TCP sequence, flags and full checksum rewritten.
 // see: tcp_offload.c tcp_gso_segment; af_inet.c inet_gso_segment; ip6_offload.c ipv6_gso_segment
 //
-// Speed: the payload is copied and summed in one pass (csumCopy), and everything else a segment
-// needs is a handful of word adds on sums computed once per frame: the IPv4 header sum without
-// tot_len/id/check, the TCP header sum without seq/flags/check, and the pseudo-header sum
-// without its length. No byte is read twice.
+// Speed: the payload is copied and summed in one SIMD pass (copyAndSum), the headers are copied
+// with SIMD stores, and everything else a segment needs is a handful of word adds on sums
+// computed once per frame: the IPv4 header sum without tot_len/id/check, the TCP header sum
+// without seq/flags/check, and the pseudo-header sum without its length.
 
 import { csumAdd, csumFinish, fold64 } from '../csum/inet';
 import {
@@ -171,6 +171,7 @@ export function tsoSegment(frame: usize, len: u32, gsoType: u32, mss: u32, resum
     const segLen = remaining < mss ? remaining : mss;
     const out = position + SEG_HEADROOM;
     const frameLen = hdrLen + segLen;
+    // with frames of at most 64 KiB SEG_DESC fills before SEG_BUF; both are checked regardless
     if (count == SEG_DESC_CAPACITY || out + frameLen > bufEnd) {
       store<u32>(state + QS_TSO_RESUME, offset);
       break;
