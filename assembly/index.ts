@@ -21,6 +21,7 @@ export { parse_headers } from './net/headers';
 // Checksum offload: checksum setup, completion, GSO fix-up; virtio_net_hdr mapping (csum/offload.ts, vnet.ts).
 
 // Segmentation (gso/tso.ts).
+export { tso_segment, tso_resume_offset, bench_tso, SEG_HEADROOM } from './gso/tso';
 
 // Guest TX ring: attach, build, commit, multicast list (netif/ring.ts, netif/tx.ts, netif/extra.ts).
 export {
