@@ -5,7 +5,7 @@
 
 import {
   STATUS_DROP_BAD_HEADER, STATUS_DROP_EXT_HEADER_LIMIT, STATUS_DROP_IP_FRAGMENT, STATUS_DROP_NOT_IP,
-  STATUS_DROP_NOT_TCP_UDP, STATUS_DROP_TRUNCATED, STATUS_OK,
+  STATUS_DROP_NOT_TCP_UDP, STATUS_DROP_TOO_BIG, STATUS_DROP_TRUNCATED, STATUS_OK,
 } from '../status';
 import { ETH_P_IP, ETH_P_IPV6, ethL3Offset, loadBe16 } from './eth';
 import { IPV4_HLEN_MIN, IPV4_PROTOCOL, IPV4_TOT_LEN, ipv4HeaderLength, ipv4IsFragment, ipv4PseudoSum } from './ipv4';
@@ -98,6 +98,10 @@ export function parseHeaders(frame: usize, len: u32, info: usize): i32 {
   } else {
     return STATUS_DROP_NOT_IP;
   }
+  // HeaderInfo keeps offsets in u16: an IP packet ending past 64 KiB (a maximal IPv4/IPv6 packet
+  // behind an Ethernet header) would wrap HDR_L4_END, and no netif packet can be that long.
+  // see: netif.h XEN_NETIF_MAX_TX_SIZE
+  if (end > 0xFFFF) return STATUS_DROP_TOO_BIG;
   const protocol = <u32>load<u8>(info + HDR_L4_PROTO);
   let l4HeaderLength: u32;
   if (protocol == IPPROTO_TCP) {
