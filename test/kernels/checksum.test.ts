@@ -167,7 +167,8 @@ describe('csum_fill', () => {
         const expected = buildFrame({ ...spec, checksum: 'full' });
         for (const fill of ['zero', 'pseudo', 'full'] as const) {
           const input = buildFrame({ ...spec, checksum: fill });
-          input.frame[input.l4 + input.checksumOffset] ^= 0x5a; // whatever the field holds
+          const at = input.l4 + input.checksumOffset;
+          input.frame[at] = input.frame[at]! ^ 0x5a; // whatever the field holds
           const { status: s, frame } = run('csum_fill', input.frame);
           expect(s).toBe(0);
           expect(Buffer.from(frame).equals(Buffer.from(expected.frame)), fill).toBe(true);
