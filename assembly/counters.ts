@@ -23,6 +23,8 @@ export const COUNTER_TX_ZERO_LENGTH_SLOTS: u32 = 12;  // empty following slots (
 // Offloads on the guest TX path (checksum setup, vnet header mapping).
 export const COUNTER_RX_GSO_CHECKSUM_FIXUP: u32 = 16;
 export const COUNTER_TX_DROP_CSUM_SETUP: u32 = 17;
+export const COUNTER_TX_DROP_GSO_MISMATCH: u32 = 18; // GSO extra not matching the frame (IP version, not TCP)
+export const COUNTER_TX_SW_CSUM: u32 = 19;           // csum_blank completed in Wasm: the TAP takes no offload
 
 // Guest RX (netif-protocol.md §6.3).
 export const COUNTER_RX_RING_PACKETS: u32 = 32;

@@ -19,6 +19,18 @@ export { inet_checksum, bench_inet_checksum } from './csum/inet';
 export { parse_headers } from './net/headers';
 
 // Checksum offload: checksum setup, completion, GSO fix-up; virtio_net_hdr mapping (csum/offload.ts, vnet.ts).
+export {
+  csum_complete, csum_fill, csum_setup, csum_setup_start, csum_setup_offset, bench_csum_complete,
+  QS_OFFLOAD_INFO, QS_CSUM_START, QS_CSUM_FIELD, QS_VNET_OUT,
+} from './csum/offload';
+export {
+  vnet_from_netif, vnet_to_netif, VNETH_FLAGS, VNETH_GSO_TYPE, VNETH_HDR_LEN, VNETH_GSO_SIZE, VNETH_CSUM_START,
+  VNETH_CSUM_OFF, VNETH_SIZE, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_F_DATA_VALID, VIRTIO_NET_HDR_GSO_NONE,
+  VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_UDP, VIRTIO_NET_HDR_GSO_TCPV6, VIRTIO_NET_HDR_GSO_UDP_L4,
+  VIRTIO_NET_HDR_GSO_ECN, VNET_OPT_NO_TAP_CSUM, FRONTEND_CSUM_V4, FRONTEND_CSUM_V6, FRONTEND_GSO_V4, FRONTEND_GSO_V6,
+  FRONTEND_SG, VNET_OUT_FLAGS, VNET_OUT_GSO_TYPE, VNET_OUT_SEGMENT, VNET_OUT_GSO_SIZE, VNET_OUT_L4, VNET_OUT_HDR_LEN,
+  VNET_OUT_SW_CSUM, VNET_OUT_SIZE,
+} from './vnet';
 
 // Segmentation (gso/tso.ts).
 export { tso_segment, tso_resume_offset, bench_tso, SEG_HEADROOM } from './gso/tso';

@@ -22,6 +22,9 @@ export const STATUS_DROP_IP_FRAGMENT: i32 = -22;     // IPv4 MF/offset or IPv6 f
 export const STATUS_DROP_TRUNCATED: i32 = -23;       // a header runs past the frame
 export const STATUS_DROP_BAD_HEADER: i32 = -24;      // version, IHL, lengths that lie
 export const STATUS_DROP_EXT_HEADER_LIMIT: i32 = -25; // IPv6 extension-header chain too long
+export const STATUS_DROP_CSUM_START_MISMATCH: i32 = -26; // virtio csum_start/csum_offset disagree with the headers
+export const STATUS_DROP_GSO_TYPE_MISMATCH: i32 = -27; // GSO type for the other IP version than the frame's
+export const STATUS_DROP_GSO_UNSUPPORTED: i32 = -28; // virtio GSO type netif cannot carry (UDP, UDP_L4, unknown)
 
 // Segmentation and RX packing.
 export const STATUS_DROP_GSO_NOT_TCP: i32 = -30;     // GSO requested for a non-TCP frame

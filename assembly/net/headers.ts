@@ -98,9 +98,9 @@ export function parseHeaders(frame: usize, len: u32, info: usize): i32 {
   } else {
     return STATUS_DROP_NOT_IP;
   }
-  // HDR_L4_END is a u16: an IP packet ending past 65535 (IPv4 tot_len or IPv6 payload_len near
-  // 64 KiB behind the Ethernet header) would wrap it and make every user of the info read past
-  // the frame. No netif frame is that long (XEN_NETIF_MAX_TX_SIZE).
+  // HeaderInfo keeps offsets in u16: an IP packet ending past 64 KiB (a maximal IPv4/IPv6 packet
+  // behind an Ethernet header) would wrap HDR_L4_END, and no netif packet can be that long.
+  // see: netif.h XEN_NETIF_MAX_TX_SIZE
   if (end > 0xFFFF) return STATUS_DROP_TOO_BIG;
   const protocol = <u32>load<u8>(info + HDR_L4_PROTO);
   let l4HeaderLength: u32;
