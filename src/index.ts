@@ -7,6 +7,11 @@ export { Kernels, kernelsFromBytes, type GsoType, type SegmentOptions } from './
 export { KernelInstance, compileKernels, instantiateKernels, type Layout } from './wasm/module.js';
 export { NetbackError, PacketDropError, FrontendFatalError, KernelUsageError, classifyStatus } from './wasm/errors.js';
 export { kernelsPath, readKernels, type KernelBuild } from './wasm/node-source.js';
+// Per-queue kernel wrappers for the engine (and for embedding): in place, integers across.
+export { TxRingKernel, type TxBuildOptions, type TxBuildResult, type TxGrantOp, type TxPacket, type TxCommitResult } from './wasm/tx-ring.js';
+export { RxRingKernel, type RxChecksum, type RxFrameMeta, type RxPackResult, type RxCopyOp, type RxBatchPacket } from './wasm/rx-ring.js';
+export { Offload, type FrontendOffloads, type VnetHeader, type RxOffload, type ChecksumSetup } from './wasm/offload.js';
+export { Segmenter, type SegmentRef } from './wasm/segment.js';
 
 export interface LoadKernelsOptions {
   /** 'debug' keeps assertions in the kernels (a backend bug traps instead of passing silently). */
