@@ -1,0 +1,179 @@
+// A simulated grant table: what each domain granted to whom, with Xen's checks on every copy
+// (the grant exists, it is granted to the copying domain, writes need a writable grant, the
+// foreign side never crosses its page) and mapping of ring pages into the backend's Wasm memory.
+// A mapped page really is shared: the frontend's view of it is relocated onto the same bytes of
+// Wasm memory, as an mmap of the granted frame would make it, and moved back on unmap.
+// see: xen/include/public/grant_table.h; netif-protocol.md §3
+
+import { NetbackError } from '../../wasm/errors.js';
+import type { KernelInstance } from '../../wasm/module.js';
+import { GNTST, type GrantCopyPlan, type GrantMapping, type GrantTable } from '../types.js';
+
+export const XEN_PAGE_SIZE = 4096;
+
+interface GrantEntry {
+  readonly grantee: number;
+  readonly readonly: boolean;
+  page: PageStore;
+  mappings: number;
+}
+
+/** Where a granted page's bytes live: private to the granting domain, or mapped into Wasm memory. */
+type PageStore = { kind: 'private'; bytes: Uint8Array } | { kind: 'mapped'; instance: KernelInstance; address: number };
+
+function bytesOf(store: PageStore): Uint8Array {
+  return store.kind === 'private' ? store.bytes : store.instance.bytes.subarray(store.address, store.address + XEN_PAGE_SIZE);
+}
+
+export interface SimGrantFaults {
+  /** Fails the op at this index of the next copy call with the given status. */
+  failOp?: (index: number, domid: number) => number | undefined;
+  /** Fails the whole next copy call (an ioctl error). */
+  failCall?: (domid: number) => boolean;
+}
+
+export class SimGrantTable implements GrantTable {
+  /** The domain the backend runs in: only grants made to it can be copied or mapped. */
+  readonly backendDomid: number;
+  private readonly grants = new Map<number, Map<number, GrantEntry>>();
+  private readonly nextRef = new Map<number, number>();
+  faults: SimGrantFaults = {};
+  /** Ops executed and calls made, for tests and the visualizer. */
+  copiedOps = 0;
+  copyCalls = 0;
+
+  constructor(backendDomid = 0) {
+    this.backendDomid = backendDomid;
+  }
+
+  // ---- the granting (frontend) side ----
+
+  /** Grants a page of `owner` to `grantee`; returns the grant reference. */
+  grantAccess(owner: number, grantee: number, readonly: boolean, contents?: Uint8Array): number {
+    const table = this.tableOf(owner);
+    const ref = this.nextRef.get(owner) ?? 8; // low refs are reserved by Linux's grant table
+    this.nextRef.set(owner, ref + 1);
+    const bytes = new Uint8Array(XEN_PAGE_SIZE);
+    if (contents !== undefined) bytes.set(contents.subarray(0, XEN_PAGE_SIZE));
+    table.set(ref, { grantee, readonly, page: { kind: 'private', bytes }, mappings: 0 });
+    return ref;
+  }
+
+  /** The current bytes of a page `owner` granted (a fresh view each call: memory may have grown). */
+  page(owner: number, ref: number): Uint8Array {
+    return bytesOf(this.entry(owner, ref).page);
+  }
+
+  /** Whether the grantee still maps the page: Linux netfront treats that as a broken backend. */
+  inUse(owner: number, ref: number): boolean {
+    return (this.grants.get(owner)?.get(ref)?.mappings ?? 0) > 0;
+  }
+
+  /** Revokes a grant; returns false (and keeps it) while the grantee maps it, as gnttab_end_foreign_access would fail. */
+  endAccess(owner: number, ref: number): boolean {
+    const entry = this.grants.get(owner)?.get(ref);
+    if (entry === undefined) return true;
+    if (entry.mappings > 0) return false;
+    this.grants.get(owner)!.delete(ref);
+    return true;
+  }
+
+  /** Grants of `owner` still live, for leak checks. */
+  liveGrants(owner: number): number {
+    return this.grants.get(owner)?.size ?? 0;
+  }
+
+  mappedPages(): number {
+    let total = 0;
+    for (const table of this.grants.values()) for (const entry of table.values()) total += entry.mappings;
+    return total;
+  }
+
+  // ---- the backend side (GrantTable) ----
+
+  copy(domid: number, plan: GrantCopyPlan): boolean {
+    this.copyCalls++;
+    if (this.faults.failCall?.(domid) === true) return false;
+    const k = plan.instance;
+    const size = k.constant('GNTOP_SIZE');
+    const field = {
+      gref: k.constant('GNTOP_GREF'), guestOffset: k.constant('GNTOP_GUEST_OFF'), len: k.constant('GNTOP_LEN'),
+      local: k.constant('GNTOP_LOCAL'), status: k.constant('GNTOP_STATUS'), flags: k.constant('GNTOP_FLAGS'),
+    };
+    const toGuestFlag = k.constant('GNTOP_F_TO_GUEST');
+    const table = this.grants.get(domid);
+    for (let i = 0; i < plan.count; i++) {
+      const op = plan.opsAddress + i * size;
+      const view = k.view;
+      const gref = view.getUint32(op + field.gref, true);
+      const guestOffset = view.getUint16(op + field.guestOffset, true);
+      const length = view.getUint16(op + field.len, true);
+      const local = view.getUint32(op + field.local, true);
+      const toGuest = (view.getUint16(op + field.flags, true) & toGuestFlag) !== 0;
+      const entry = table?.get(gref);
+      let status: number = this.faults.failOp?.(i, domid) ?? GNTST.okay;
+      if (status !== GNTST.okay) {
+        // injected failure: nothing copied
+      } else if (table === undefined) status = GNTST.bad_domain;
+      else if (entry === undefined) status = GNTST.bad_gntref;
+      else if (entry.grantee !== this.backendDomid) status = GNTST.permission_denied;
+      else if (toGuest && entry.readonly) status = GNTST.permission_denied;
+      else if (guestOffset + length > XEN_PAGE_SIZE || local + length > k.memory.buffer.byteLength) status = GNTST.bad_copy_arg;
+      else {
+        const memory = k.bytes;
+        const page = bytesOf(entry.page);
+        if (toGuest) page.set(memory.subarray(local, local + length), guestOffset);
+        else memory.set(page.subarray(guestOffset, guestOffset + length), local);
+        this.copiedOps++;
+      }
+      view.setInt16(op + field.status, status, true);
+    }
+    return true;
+  }
+
+  mapPage(domid: number, gref: number, instance: KernelInstance, address: number, readonly: boolean): GrantMapping {
+    const entry = this.grants.get(domid)?.get(gref);
+    if (entry === undefined) throw new GrantMapError(domid, gref, 'no such grant');
+    if (entry.grantee !== this.backendDomid) throw new GrantMapError(domid, gref, `granted to domain ${entry.grantee}`);
+    if (!readonly && entry.readonly) throw new GrantMapError(domid, gref, 'granted read-only');
+    if (entry.page.kind === 'mapped') throw new GrantMapError(domid, gref, 'already mapped');
+    if (address % XEN_PAGE_SIZE !== 0) throw new GrantMapError(domid, gref, `address ${address} not page-aligned`);
+    const target = instance.bytes.subarray(address, address + XEN_PAGE_SIZE);
+    target.set(entry.page.bytes);
+    entry.page = { kind: 'mapped', instance, address };
+    entry.mappings++;
+    let mapped = true;
+    return {
+      unmap: () => {
+        if (!mapped) return;
+        mapped = false;
+        const view = bytesOf(entry.page);
+        entry.page = { kind: 'private', bytes: view.slice() };
+        view.fill(0); // the backend keeps private zeroed pages where the mapping was
+        entry.mappings--;
+      },
+    };
+  }
+
+  private tableOf(owner: number): Map<number, GrantEntry> {
+    let table = this.grants.get(owner);
+    if (table === undefined) {
+      table = new Map();
+      this.grants.set(owner, table);
+    }
+    return table;
+  }
+
+  private entry(owner: number, ref: number): GrantEntry {
+    const entry = this.grants.get(owner)?.get(ref);
+    if (entry === undefined) throw new GrantMapError(owner, ref, 'no such grant');
+    return entry;
+  }
+}
+
+/** Mapping a grant failed (GNTST_bad_gntref and friends on real Xen). */
+export class GrantMapError extends NetbackError {
+  constructor(domid: number, gref: number, reason: string) {
+    super('NETBACK_GRANT_MAP', `cannot map grant ${gref} of domain ${domid}: ${reason}`);
+  }
+}

@@ -1,0 +1,144 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { compileKernels, instantiateKernels, readKernels, type KernelInstance } from '../../src/index.js';
+import { EventChannelError, SimEventChannels } from '../../src/xen/sim/event-channel.js';
+import { GrantMapError, SimGrantTable } from '../../src/xen/sim/grant-table.js';
+import { GNTST } from '../../src/xen/types.js';
+
+const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+let k: KernelInstance;
+beforeEach(async () => { k = await instantiateKernels(await compileKernels(await readKernels())); });
+
+/** Writes GNTOP entries at the TX op region the way the kernels do (format read from the exports). */
+function writeOps(ops: { gref: number; guestOffset: number; len: number; local: number; toGuest?: boolean }[]): number {
+  const base = k.constant('TX_OPS_OFFSET');
+  const size = k.constant('GNTOP_SIZE');
+  ops.forEach((op, i) => {
+    const p = base + i * size;
+    k.view.setUint32(p + k.constant('GNTOP_GREF'), op.gref, true);
+    k.view.setUint16(p + k.constant('GNTOP_GUEST_OFF'), op.guestOffset, true);
+    k.view.setUint16(p + k.constant('GNTOP_LEN'), op.len, true);
+    k.view.setUint32(p + k.constant('GNTOP_LOCAL'), op.local, true);
+    k.view.setInt16(p + k.constant('GNTOP_STATUS'), -99, true);
+    k.view.setUint16(p + k.constant('GNTOP_FLAGS'), op.toGuest === true ? k.constant('GNTOP_F_TO_GUEST') : 0, true);
+  });
+  return base;
+}
+
+const opStatus = (i: number) => k.view.getInt16(k.constant('TX_OPS_OFFSET') + i * k.constant('GNTOP_SIZE') + k.constant('GNTOP_STATUS'), true);
+
+describe('SimGrantTable', () => {
+  it('grant_copy_both_ways_and_every_refusal', () => {
+    const grants = new SimGrantTable(0);
+    const readable = grants.grantAccess(5, 0, true, Uint8Array.from({ length: 4096 }, (_, i) => i & 0xff));
+    const writable = grants.grantAccess(5, 0, false);
+    const elsewhere = grants.grantAccess(5, 3, false);
+    const local = k.constant('TX_BUF_OFFSET');
+    k.bytes.fill(0xee, local + 8192, local + 8192 + 100);
+    const opsAddress = writeOps([
+      { gref: readable, guestOffset: 100, len: 50, local },                        // from guest: ok
+      { gref: writable, guestOffset: 4000, len: 96, local: local + 8192, toGuest: true }, // to guest: ok
+      { gref: readable, guestOffset: 0, len: 10, local, toGuest: true },           // read-only grant
+      { gref: 999, guestOffset: 0, len: 10, local },                               // no such grant
+      { gref: elsewhere, guestOffset: 0, len: 10, local },                         // granted to domain 3
+      { gref: writable, guestOffset: 4090, len: 10, local },                       // crosses the guest page
+    ]);
+    expect(grants.copy(5, { instance: k, opsAddress, count: 6 })).toBe(true);
+    expect([0, 1, 2, 3, 4, 5].map(opStatus)).toEqual([GNTST.okay, GNTST.okay, GNTST.permission_denied, GNTST.bad_gntref, GNTST.permission_denied, GNTST.bad_copy_arg]);
+    expect([...k.bytes.subarray(local, local + 3)]).toEqual([100, 101, 102]);
+    expect(grants.page(5, writable)[4000]).toBe(0xee);
+    expect(grants.copy(6, { instance: k, opsAddress, count: 1 })).toBe(true);
+    expect(opStatus(0)).toBe(GNTST.bad_domain);
+  });
+
+  it('grant_copy_injected_failures', () => {
+    const grants = new SimGrantTable(0);
+    const ref = grants.grantAccess(5, 0, true);
+    const opsAddress = writeOps([{ gref: ref, guestOffset: 0, len: 8, local: k.constant('TX_BUF_OFFSET') }, { gref: ref, guestOffset: 8, len: 8, local: k.constant('TX_BUF_OFFSET') }]);
+    grants.faults = { failOp: (i) => (i === 1 ? GNTST.eagain : undefined) };
+    grants.copy(5, { instance: k, opsAddress, count: 2 });
+    expect([opStatus(0), opStatus(1)]).toEqual([GNTST.okay, GNTST.eagain]);
+    grants.faults = { failCall: () => true };
+    writeOps([{ gref: ref, guestOffset: 0, len: 8, local: k.constant('TX_BUF_OFFSET') }]);
+    expect(grants.copy(5, { instance: k, opsAddress, count: 1 })).toBe(false);
+    expect(opStatus(0)).toBe(-99); // a failed call writes no status
+  });
+
+  it('grant_map_shares_the_page_both_ways_until_unmap', () => {
+    const grants = new SimGrantTable(0);
+    const ref = grants.grantAccess(7, 0, false, Uint8Array.of(1, 2, 3));
+    const ring = k.constant('TX_RING_OFFSET');
+    const mapping = grants.mapPage(7, ref, k, ring, false);
+    expect([...k.bytes.subarray(ring, ring + 3)]).toEqual([1, 2, 3]);
+    grants.page(7, ref)[10] = 42;           // the frontend writes its page
+    expect(k.bytes[ring + 10]).toBe(42);    // the backend sees it in Wasm memory
+    k.bytes[ring + 11] = 43;                // the backend writes a response
+    expect(grants.page(7, ref)[11]).toBe(43);
+    expect(grants.inUse(7, ref)).toBe(true);
+    expect(grants.endAccess(7, ref)).toBe(false); // netfront cannot revoke a mapped grant
+    mapping.unmap();
+    mapping.unmap();
+    expect(grants.inUse(7, ref)).toBe(false);
+    expect(k.bytes[ring + 10]).toBe(0);     // private zeroed pages are back
+    expect(grants.page(7, ref)[11]).toBe(43); // the frontend keeps its page
+    expect(grants.endAccess(7, ref)).toBe(true);
+    expect(grants.liveGrants(7)).toBe(0);
+  });
+
+  it('grant_map_refusals_are_typed', () => {
+    const grants = new SimGrantTable(0);
+    const readonlyRef = grants.grantAccess(7, 0, true);
+    const otherRef = grants.grantAccess(7, 4, false);
+    const ring = k.constant('RX_RING_OFFSET');
+    expect(() => grants.mapPage(7, 12345, k, ring, true)).toThrow(GrantMapError);
+    expect(() => grants.mapPage(7, readonlyRef, k, ring, false)).toThrow(/read-only/);
+    expect(() => grants.mapPage(7, otherRef, k, ring, false)).toThrow(/granted to domain 4/);
+    expect(() => grants.mapPage(7, readonlyRef, k, ring + 1, true)).toThrow(/page-aligned/);
+    grants.mapPage(7, readonlyRef, k, ring, true);
+    expect(() => grants.mapPage(7, readonlyRef, k, ring, true)).toThrow(/already mapped/);
+  });
+});
+
+describe('SimEventChannels', () => {
+  it('evtchn_notify_delivers_once_then_masks_until_unmask', async () => {
+    const channels = new SimEventChannels();
+    let frontendEvents = 0;
+    let backendEvents = 0;
+    const frontend = channels.allocUnbound(5, 0, () => frontendEvents++);
+    const backend = channels.forDomain(0).bindInterdomain(5, frontend.localPort, () => backendEvents++);
+    frontend.notify();
+    frontend.notify();
+    expect(backendEvents).toBe(0); // asynchronous
+    await settle();
+    expect(backendEvents).toBe(1);
+    frontend.notify(); // arrives while masked: pending, not delivered
+    await settle();
+    expect(backendEvents).toBe(1);
+    backend.unmask(); // late EOI: the pending event fires now
+    await settle();
+    expect(backendEvents).toBe(2);
+    backend.unmask();
+    await settle();
+    expect(backendEvents).toBe(2); // nothing pending: no spurious event
+    backend.notify();
+    await settle();
+    expect(frontendEvents).toBe(1);
+    backend.close();
+    backend.close();
+    frontend.unmask();
+    frontend.notify(); // peer gone: dropped
+    await settle();
+    expect(backendEvents).toBe(2);
+    expect(channels.openPorts(0)).toBe(0);
+  });
+
+  it('evtchn_bind_refusals_are_typed', () => {
+    const channels = new SimEventChannels();
+    const port = channels.allocUnbound(5, 0, () => {});
+    const backend = channels.forDomain(0);
+    expect(() => backend.bindInterdomain(5, 999, () => {})).toThrow(EventChannelError);
+    expect(() => channels.forDomain(2).bindInterdomain(5, port.localPort, () => {})).toThrow(/not for domain 2/);
+    backend.bindInterdomain(5, port.localPort, () => {});
+    expect(() => backend.bindInterdomain(5, port.localPort, () => {})).toThrow(/already bound/);
+  });
+});
