@@ -48,7 +48,7 @@ export { mcast_contains, mcast_count, QS_TX_MCAST_COUNT } from './netif/extra';
 
 // Guest RX ring: attach, pack, commit (netif/rx.ts).
 export {
-  rx_attach, rx_slots_needed, rx_set_headroom, rx_pending_requests, rx_op_count, rx_packet_count, rx_pack, rx_commit, bench_rx_pack,
+  rx_attach, rx_slots_needed, rx_slots_available, rx_set_headroom, rx_pending_requests, rx_op_count, rx_packet_count, rx_pack, rx_commit, bench_rx_pack,
   QS_RX_BATCH_OPS, QS_RX_BATCH_PKTS, QS_RX_BATCH_BYTES, QS_RX_XDP_HEADROOM, RX_PKT_F_CSUM_PARTIAL, RX_PKT_F_DATA_VALIDATED, RX_HASH_NONE,
   RX_STAGE_REQ_ID, RX_STAGE_OP, RX_STAGE_REQ_GREF, RX_STAGE_RSP, RX_STAGE_NO_OP,
   RX_DESC_FIRST_INDEX, RX_DESC_SLOTS, RX_DESC_DATA_SLOTS, RX_DESC_LEN, RX_DESC_FIRST_OP, RX_XDP_HEADROOM_MAX,

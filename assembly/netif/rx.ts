@@ -134,6 +134,17 @@ export function rx_pending_requests(): u32 {
   return pending > RX_RING_SLOTS ? RX_RING_SLOTS : pending;
 }
 
+// Whether `total` posted requests are waiting; if not, asks the frontend for an event when it
+// posts more (req_event = req_prod + 1, then re-check). For a frame the host must place whole
+// across several packs (software-segmented GSO). see: rx.c xenvif_rx_ring_slots_available
+export function rx_slots_available(total: u32): i32 {
+  const ring = <usize>RX_RING_OFFSET;
+  const reqCons = stateLoad(QS_RX_REQ_CONS);
+  if (readReqProd(ring) - reqCons >= total) return 1;
+  requestEventAt(ring, readReqProd(ring) + 1);
+  return readReqProd(ring) - reqCons >= total ? 1 : 0;
+}
+
 // Grant-copy ops written since the last commit (the plan at RX_OPS_OFFSET).
 export function rx_op_count(): u32 {
   return stateLoad(QS_RX_BATCH_OPS);

@@ -134,6 +134,14 @@ export class RxRingKernel {
     throw error;
   }
 
+  /**
+   * Whether `total` requests are posted; when not, the frontend is asked for an event as soon as
+   * it posts more. For frames the host places whole across several packs.
+   */
+  slotsAvailable(total: number): boolean {
+    return this.instance.fn('rx_slots_available')(total) === 1;
+  }
+
   /** Number of grant-copy ops in the current batch. */
   opCount(): number {
     return this.fns.opCount() >>> 0;

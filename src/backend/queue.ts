@@ -1,0 +1,380 @@
+// One netif queue: a TX ring, an RX ring and their event channel(s), served by one Wasm
+// instance. Guest TX runs build → grant copy → commit per batch, then hands each frame to the
+// sink with its virtio_net_hdr (segmenting or completing checksums in Wasm where the sink cannot
+// take the offload). Guest RX queues frames from the sink in the backlog, maps their
+// virtio_net_hdr to what the frontend negotiated (segmenting first where it must), packs them
+// into posted requests, copies, commits. Each batch ends with one push and at most one notify.
+// see: netback.c xenvif_tx_action, rx.c xenvif_rx_action, interface.c xenvif_poll
+
+import { FrontendFatalError, PacketDropError } from '../wasm/errors.js';
+import type { KernelInstance } from '../wasm/module.js';
+import { Offload, type RxOffload } from '../wasm/offload.js';
+import { RxRingKernel, type RxChecksum } from '../wasm/rx-ring.js';
+import { Segmenter } from '../wasm/segment.js';
+import { TxRingKernel, type TxPacket } from '../wasm/tx-ring.js';
+import type { EventChannelPort, EventChannels, GrantMapping, GrantTable } from '../xen/types.js';
+import { RxBacklog } from './rx-backlog.js';
+import { VNET_HDR_LEN, type PacketSink } from './sink.js';
+
+/** What the frontend wrote for one queue (netif-protocol.md §4.3). */
+export interface QueueRings {
+  txRingRef: number;
+  rxRingRef: number;
+  /** One port for both directions, or split TX/RX ports. */
+  eventChannel: number | { tx: number; rx: number };
+}
+
+/** The frontend's data-path features, after the §4.4 defaults. */
+export interface FrontendFeatures {
+  csumV4: boolean;
+  csumV6: boolean;
+  gsoV4: boolean;
+  gsoV6: boolean;
+  sg: boolean;
+  rxNotify: boolean;
+}
+
+export interface QueueOptions {
+  /** vif<D>.<N>-q<M>, for logs and stats. */
+  name: string;
+  frontendDomid: number;
+  instance: KernelInstance;
+  grants: GrantTable;
+  events: EventChannels;
+  sink: PacketSink;
+  features: FrontendFeatures;
+  /** fatal_skb_slots (default 20). */
+  fatalSlots?: number;
+  /** Packets per TX batch, Linux's NAPI weight (default 64). */
+  txBatch?: number;
+  now?: () => number;
+  /** The frontend broke a fatal rule: the queue stopped and the vif should be disabled. */
+  onFatal?: (error: FrontendFatalError) => void;
+}
+
+/** Engine-side counters (the kernels keep their own in Wasm memory). */
+export interface QueueHostStats {
+  txBatches: number;
+  txFrames: number;
+  txSinkDrops: number;
+  txSoftwareSegments: number;
+  rxBatches: number;
+  rxFrames: number;
+  rxBacklogDrops: number;
+  rxOffloadDrops: number;
+  rxSoftwareSegments: number;
+  notifies: number;
+  events: number;
+  spuriousEvents: number;
+}
+
+const TX_ROUNDS_PER_EVENT = 8;
+const RX_BATCH = 64; // see: rx.c RX_BATCH_SIZE
+const NETRXF_CSUM_BLANK = 0x2; // netif.h
+const NETRXF_DATA_VALIDATED = 0x1;
+const GSO_TYPE_NAME = { 1: 'tcpv4', 2: 'tcpv6' } as const;
+const XEN_PAGE_SIZE = 4096;
+const RING_SLOTS = 256;
+
+export class NetbackQueue {
+  readonly name: string;
+  readonly stats: QueueHostStats = {
+    txBatches: 0, txFrames: 0, txSinkDrops: 0, txSoftwareSegments: 0,
+    rxBatches: 0, rxFrames: 0, rxBacklogDrops: 0, rxOffloadDrops: 0, rxSoftwareSegments: 0,
+    notifies: 0, events: 0, spuriousEvents: 0,
+  };
+  /** Set once the frontend broke a fatal rule; the queue then ignores its events. */
+  fatal: FrontendFatalError | undefined;
+
+  private readonly options: QueueOptions;
+  private readonly instance: KernelInstance;
+  private readonly tx: TxRingKernel;
+  private readonly rx: RxRingKernel;
+  private readonly offload: Offload;
+  private readonly segmenter: Segmenter;
+  private readonly backlog: RxBacklog;
+  private readonly featureBits: number;
+  private readonly noTapChecksum: number;
+  private readonly offloadOut: number;
+  private readonly mappings: GrantMapping[] = [];
+  private readonly ports: EventChannelPort[] = [];
+  private txPort!: EventChannelPort;
+  private rxPort!: EventChannelPort;
+  /** Backlog entries packed into the current RX batch, released after its commit. */
+  private rxPacked = 0;
+  private closed = false;
+
+  private constructor(options: QueueOptions) {
+    this.options = options;
+    this.name = options.name;
+    this.instance = options.instance;
+    this.tx = new TxRingKernel(this.instance);
+    this.rx = new RxRingKernel(this.instance);
+    this.offload = new Offload(this.instance);
+    this.segmenter = new Segmenter(this.instance);
+    this.backlog = new RxBacklog(this.instance.constant('RX_BUF_OFFSET'), this.instance.constant('RX_BUF_SIZE'));
+    const f = options.features;
+    this.featureBits = this.offload.features({ csumV4: f.csumV4, csumV6: f.csumV6, gsoV4: f.gsoV4, gsoV6: f.gsoV6, sg: f.sg });
+    this.noTapChecksum = options.sink.offloads.csum ? 0 : this.offload.optionNoTapChecksum;
+    this.offloadOut = this.instance.constant('QUEUE_STATE_OFFSET') + this.instance.constant('QS_VNET_OUT');
+  }
+
+  /**
+   * Maps the rings, attaches the kernels (refusing rings whose indices are already inconsistent:
+   * a FrontendFatalError) and binds the event channel(s). On any failure everything taken so far
+   * is released before the error propagates.
+   */
+  static connect(options: QueueOptions, rings: QueueRings): NetbackQueue {
+    const queue = new NetbackQueue(options);
+    try {
+      queue.attach(rings);
+    } catch (error) {
+      queue.close();
+      throw error;
+    }
+    return queue;
+  }
+
+  private attach(rings: QueueRings): void {
+    const { grants, events, frontendDomid } = this.options;
+    this.mappings.push(grants.mapPage(frontendDomid, rings.txRingRef, this.instance, this.instance.constant('TX_RING_OFFSET'), false));
+    this.mappings.push(grants.mapPage(frontendDomid, rings.rxRingRef, this.instance, this.instance.constant('RX_RING_OFFSET'), false));
+    this.tx.attach();
+    this.rx.attach();
+    if (typeof rings.eventChannel === 'number') {
+      const port = events.bindInterdomain(frontendDomid, rings.eventChannel, () => this.onEvent('both'));
+      this.ports.push(port);
+      this.txPort = port;
+      this.rxPort = port;
+    } else {
+      this.txPort = events.bindInterdomain(frontendDomid, rings.eventChannel.tx, () => this.onEvent('tx'));
+      this.ports.push(this.txPort);
+      this.rxPort = events.bindInterdomain(frontendDomid, rings.eventChannel.rx, () => this.onEvent('rx'));
+      this.ports.push(this.rxPort);
+    }
+  }
+
+  /** Unbinds the ports and unmaps the rings (before answering anything else: netfront checks). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const port of this.ports) port.close();
+    for (const mapping of this.mappings) mapping.unmap();
+    this.ports.length = 0;
+    this.mappings.length = 0;
+  }
+
+  /** Kernel counters of this queue by name (the COUNTER_* table), plus the engine's own. */
+  counters(): Record<string, number> {
+    const out: Record<string, number> = {};
+    const base = this.instance.constant('COUNTERS_OFFSET');
+    const view = this.instance.view;
+    this.instance.counterNames.forEach((name) => {
+      out[name] = Number(view.getBigUint64(base + this.instance.constant(`COUNTER_${name.toUpperCase()}`) * 8, true));
+    });
+    return { ...out, ...this.stats };
+  }
+
+  /**
+   * A frame from the sink for the guest: `bytes` is a virtio_net_hdr then the frame. Returns
+   * false when it was dropped because the backlog is full (the 512 KiB cap).
+   */
+  receive(bytes: Uint8Array): boolean {
+    if (this.closed || this.fatal !== undefined || bytes.length <= VNET_HDR_LEN) return false;
+    const entry = this.backlog.reserve(bytes.length - VNET_HDR_LEN, this.options.now?.() ?? 0);
+    if (entry === undefined) {
+      this.stats.rxBacklogDrops++;
+      return false;
+    }
+    this.instance.bytes.set(bytes, entry.header);
+    return true;
+  }
+
+  /** Frames waiting for the guest's RX buffers. */
+  get backlogLength(): number {
+    return this.backlog.length;
+  }
+
+  /** Runs both directions now (the engine calls this after receive(), and on events). */
+  poll(): void {
+    this.runTx();
+    this.runRx();
+  }
+
+  private onEvent(direction: 'tx' | 'rx' | 'both'): void {
+    if (this.closed || this.fatal !== undefined) return; // a disabled queue keeps its port masked
+    this.stats.events++;
+    const work = this.stats.txBatches + this.stats.rxBatches;
+    if (direction !== 'rx') this.runTx();
+    if (direction !== 'tx') this.runRx();
+    if (this.stats.txBatches + this.stats.rxBatches === work) this.stats.spuriousEvents++;
+    if (this.fatal !== undefined) return;
+    // late EOI: re-enable only after the work the event asked for is done (XSA-332)
+    (direction === 'rx' ? this.rxPort : this.txPort).unmask();
+  }
+
+  private runTx(): void {
+    const { grants, frontendDomid } = this.options;
+    for (let round = 0; round < TX_ROUNDS_PER_EVENT && this.fatal === undefined && !this.closed; round++) {
+      const built = this.tx.build({ maxPackets: this.options.txBatch ?? 64, fatalSlots: this.options.fatalSlots ?? 20 });
+      if (built.ops > 0) grants.copy(frontendDomid, { instance: this.instance, opsAddress: this.tx.opsAddress, count: built.ops });
+      const committed = this.tx.commit();
+      if (built.slots > 0) this.stats.txBatches++;
+      if (committed.notify) this.kick(this.txPort);
+      for (const packet of this.tx.packets()) {
+        if (packet.status === 0) this.transmit(packet);
+      }
+      if (built.fatal !== undefined) {
+        this.fatal = built.fatal;
+        this.options.onFatal?.(built.fatal);
+        return;
+      }
+      if (!committed.morePending) return;
+    }
+  }
+
+  private transmit(packet: TxPacket): void {
+    const header = packet.data - VNET_HDR_LEN;
+    const netifFlags = (packet.csumBlank ? 0x1 : 0) | (packet.dataValidated ? 0x2 : 0);
+    const dropped = this.offload.vnetFromNetif(packet.data, packet.length, netifFlags, packet.gsoType, packet.gsoSize, header, this.noTapChecksum);
+    if (dropped !== undefined) return; // counted by the kernel
+    const sink = this.options.sink;
+    const gsoName = GSO_TYPE_NAME[packet.gsoType as 1 | 2];
+    if (gsoName !== undefined && !(gsoName === 'tcpv4' ? sink.offloads.tso4 : sink.offloads.tso6)) {
+      this.transmitSegments(packet.data, packet.length, gsoName, packet.gsoSize);
+      return;
+    }
+    this.toSink(header, packet.length);
+  }
+
+  private transmitSegments(frame: number, length: number, gsoType: 'tcpv4' | 'tcpv6', mss: number): void {
+    try {
+      this.segmenter.segment(frame, length, gsoType, mss, (batch) => {
+        for (const segment of batch) {
+          // segments carry full checksums: DATA_VALID, no GSO
+          this.writeValidatedHeader(segment.address - VNET_HDR_LEN);
+          this.toSink(segment.address - VNET_HDR_LEN, segment.length);
+          this.stats.txSoftwareSegments++;
+        }
+      });
+    } catch (error) {
+      if (!(error instanceof PacketDropError)) throw error;
+    }
+  }
+
+  private writeValidatedHeader(address: number): void {
+    this.offload.writeVnetHeader(address, { flags: 2, gsoType: 0, hdrLen: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 });
+  }
+
+  private toSink(header: number, frameLength: number): void {
+    if (this.options.sink.transmit(this.instance.bytes, header, frameLength + VNET_HDR_LEN)) this.stats.txFrames++;
+    else this.stats.txSinkDrops++;
+  }
+
+  private runRx(): void {
+    if (this.fatal !== undefined || this.closed) return;
+    for (;;) {
+      if (this.rxPacked >= RX_BATCH) this.flushRx();
+      const entry = this.backlog.at(this.rxPacked);
+      if (entry === undefined) break;
+      const offload = this.offload.vnetToNetif(entry.header, entry.frame, entry.length, this.featureBits, this.offloadOut);
+      if (offload instanceof PacketDropError) {
+        this.dropNext();
+        continue;
+      }
+      if (offload.segment) {
+        if (!this.packSegmented(entry.frame, entry.length, offload)) break;
+        continue;
+      }
+      const result = this.rx.pack(entry.frame, entry.length, {
+        checksum: checksumOf(offload.rxFlags),
+        gsoType: offload.gsoExtra ? offload.gsoType : 0,
+        gsoSize: offload.gsoExtra ? offload.gsoSize : 0,
+      });
+      if (result.kind === 'no-space') break;
+      if (result.kind === 'dropped') {
+        this.dropNext();
+        continue;
+      }
+      this.rxPacked++;
+    }
+    this.flushRx();
+  }
+
+  /** Drops the next unpacked frame: flushing first makes it the oldest. */
+  private dropNext(): void {
+    this.flushRx();
+    this.backlog.shift();
+    this.stats.rxOffloadDrops++;
+  }
+
+  /**
+   * A GSO frame the frontend cannot take as one: segment in Wasm and pack every segment. A frame
+   * is never half delivered: it waits until the ring has posted requests for all its segments
+   * (asking the frontend for an event), and one that could never fit is dropped. The current
+   * batch is flushed first because the segments reuse SEG_BUF.
+   */
+  private packSegmented(frame: number, length: number, offload: RxOffload): boolean {
+    this.flushRx();
+    const gsoType = GSO_TYPE_NAME[offload.gsoType as 1 | 2];
+    const payload = length - offload.headerLength;
+    const segments = Math.max(1, Math.ceil(payload / offload.gsoSize));
+    const slotsEach = Math.ceil((offload.headerLength + Math.min(offload.gsoSize, payload)) / XEN_PAGE_SIZE);
+    const needed = segments * slotsEach;
+    if (gsoType === undefined || offload.headerLength === 0 || needed > RING_SLOTS) {
+      this.dropNext();
+      return true;
+    }
+    if (!this.rx.slotsAvailable(needed)) return false;
+    let packed = 0;
+    try {
+      this.segmenter.segment(frame, length, gsoType, offload.gsoSize, (batch) => {
+        for (const segment of batch) {
+          const result = this.rx.pack(segment.address, segment.length, { checksum: 'validated' });
+          if (result.kind !== 'packed') throw new Error(`${this.name}: segment ${packed} of a reserved frame did not pack (${result.kind})`);
+          packed++;
+          // the op region holds 256 ops; a full one is committed before the next segment
+          if (this.rx.opCount() >= RING_SLOTS - slotsEach) this.copyAndCommitRx();
+        }
+        this.copyAndCommitRx(); // the next batch of segments overwrites SEG_BUF
+      });
+    } catch (error) {
+      if (!(error instanceof PacketDropError)) throw error;
+      this.dropNext();
+      return true;
+    }
+    this.stats.rxSoftwareSegments += packed;
+    this.stats.rxFrames++;
+    this.backlog.shift();
+    return true;
+  }
+
+  private flushRx(): void {
+    if (this.rx.opCount() === 0 && this.rxPacked === 0) return;
+    this.copyAndCommitRx();
+    for (; this.rxPacked > 0; this.rxPacked--) {
+      this.backlog.shift();
+      this.stats.rxFrames++;
+    }
+  }
+
+  private copyAndCommitRx(): void {
+    const count = this.rx.opCount();
+    if (count === 0) return;
+    this.options.grants.copy(this.options.frontendDomid, { instance: this.instance, opsAddress: this.rx.opAddress(0), count });
+    const { notify } = this.rx.commit();
+    this.stats.rxBatches++;
+    if (notify) this.kick(this.rxPort);
+  }
+
+  private kick(port: EventChannelPort): void {
+    this.stats.notifies++;
+    port.notify();
+  }
+}
+
+function checksumOf(rxFlags: number): RxChecksum {
+  if ((rxFlags & NETRXF_CSUM_BLANK) !== 0) return 'partial';
+  if ((rxFlags & NETRXF_DATA_VALIDATED) !== 0) return 'validated';
+  return 'none';
+}

@@ -1,0 +1,26 @@
+// Where a vif's frames go and come from: a TAP device on a real host, or an in-process peer
+// (a software bridge between simulated guests) where no TAP can be had. Frames cross with the
+// 10-byte virtio_net_hdr in front, exactly as a TAP opened with IFF_VNET_HDR reads and writes them.
+
+/** Offloads the other side accepts in a virtio_net_hdr (TUNSETOFFLOAD on a TAP). */
+export interface SinkOffloads {
+  /** NEEDS_CSUM frames (TUN_F_CSUM). Without it the engine completes checksums in Wasm. */
+  csum: boolean;
+  /** GSO TCPv4 frames (TUN_F_TSO4). Without it the engine segments in Wasm. */
+  tso4: boolean;
+  /** GSO TCPv6 frames (TUN_F_TSO6). */
+  tso6: boolean;
+}
+
+export interface PacketSink {
+  readonly offloads: SinkOffloads;
+  /**
+   * Takes one frame from the guest: `bytes[offset, offset + length)` is a virtio_net_hdr then the
+   * Ethernet frame. The bytes are only valid during the call. Returns false if the frame was
+   * dropped (a full TAP queue).
+   */
+  transmit(bytes: Uint8Array, offset: number, length: number): boolean;
+}
+
+/** The size of the virtio_net_hdr without num_buffers (TUNSETVNETHDRSZ default). see: virtio_net.h */
+export const VNET_HDR_LEN = 10;

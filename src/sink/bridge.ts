@@ -1,0 +1,108 @@
+// An in-process Ethernet bridge between vifs, for where no TAP can be had (tests, the `sim`
+// command, the browser): it learns source MACs, forwards unicast to the learned port and floods
+// broadcast, multicast and unknown destinations, like a Linux bridge with no STP. Frames keep
+// their virtio_net_hdr end to end, so a GSO or checksum-partial frame from one guest reaches the
+// other vif exactly as a TAP would hand it over, and that vif adapts it to its own frontend.
+
+import type { PacketSink, SinkOffloads } from '../backend/sink.js';
+import { VNET_HDR_LEN } from '../backend/sink.js';
+
+/** What a bridge port delivers to: a queue's receive() plus a poke to run it. */
+export interface BridgeReceiver {
+  /** Takes a copy of `frame` (virtio_net_hdr + Ethernet frame); false when it was dropped. */
+  receive(frame: Uint8Array): boolean;
+  /** Frames were queued: run the RX path soon. */
+  wake(): void;
+}
+
+export interface BridgeStats {
+  forwarded: number;
+  flooded: number;
+  dropped: number;
+}
+
+const MAC_AGE_LIMIT = 4096; // learned addresses kept; a flood of source MACs cannot grow memory
+
+export class SoftwareBridge {
+  readonly stats: BridgeStats = { forwarded: 0, flooded: 0, dropped: 0 };
+  private readonly ports = new Set<BridgePort>();
+  private readonly learned = new Map<string, BridgePort>();
+
+  /** Adds a port; the returned sink is what the vif transmits into. */
+  attach(name: string, receiver: BridgeReceiver): BridgePort {
+    const port = new BridgePort(this, name, receiver);
+    this.ports.add(port);
+    return port;
+  }
+
+  /** @internal */
+  detach(port: BridgePort): void {
+    this.ports.delete(port);
+    for (const [mac, owner] of this.learned) if (owner === port) this.learned.delete(mac);
+  }
+
+  /** @internal */
+  forward(from: BridgePort, bytes: Uint8Array, offset: number, length: number): boolean {
+    if (length < VNET_HDR_LEN + 14) {
+      this.stats.dropped++;
+      return false;
+    }
+    const frame = bytes.subarray(offset, offset + length);
+    const destination = macKey(frame, VNET_HDR_LEN);
+    const source = macKey(frame, VNET_HDR_LEN + 6);
+    if ((frame[VNET_HDR_LEN + 6]! & 1) === 0) this.learn(source, from);
+    const target = (frame[VNET_HDR_LEN]! & 1) === 0 ? this.learned.get(destination) : undefined;
+    if (target !== undefined) {
+      if (target === from) return true; // a frame for its own segment goes nowhere
+      this.stats.forwarded++;
+      return target.deliver(frame.slice());
+    }
+    this.stats.flooded++;
+    for (const port of this.ports) if (port !== from) port.deliver(frame.slice());
+    return true;
+  }
+
+  private learn(mac: string, port: BridgePort): void {
+    if (this.learned.get(mac) === port) return;
+    if (this.learned.size >= MAC_AGE_LIMIT) {
+      const oldest = this.learned.keys().next().value;
+      if (oldest !== undefined) this.learned.delete(oldest);
+    }
+    this.learned.set(mac, port);
+  }
+}
+
+function macKey(frame: Uint8Array, at: number): string {
+  let key = '';
+  for (let i = 0; i < 6; i++) key += frame[at + i]!.toString(16).padStart(2, '0');
+  return key;
+}
+
+export class BridgePort implements PacketSink {
+  /** The bridge carries every offload through, as a TAP with TUNSETOFFLOAD csum|tso4|tso6 does. */
+  readonly offloads: SinkOffloads = { csum: true, tso4: true, tso6: true };
+  delivered = 0;
+  dropped = 0;
+
+  /** @internal */
+  constructor(private readonly bridge: SoftwareBridge, readonly name: string, private readonly receiver: BridgeReceiver) {}
+
+  transmit(bytes: Uint8Array, offset: number, length: number): boolean {
+    return this.bridge.forward(this, bytes, offset, length);
+  }
+
+  /** @internal */
+  deliver(frame: Uint8Array): boolean {
+    if (!this.receiver.receive(frame)) {
+      this.dropped++;
+      return false;
+    }
+    this.delivered++;
+    this.receiver.wake();
+    return true;
+  }
+
+  close(): void {
+    this.bridge.detach(this);
+  }
+}
