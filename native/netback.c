@@ -522,6 +522,9 @@ typedef struct {
   napi_async_context context;
   bool closing;
   int owners;
+  // Keeps environment teardown (worker exit) waiting until libuv has closed the handle: the
+  // close callback is code in this addon, which Node unloads with the last environment using it.
+  napi_async_cleanup_hook_handle teardown;
 } poll_t;
 
 static void poll_unown(poll_t *p) {
@@ -529,24 +532,32 @@ static void poll_unown(poll_t *p) {
 }
 
 static void poll_closed(uv_handle_t *handle) {
-  poll_unown(handle->data);
+  poll_t *p = handle->data;
+  if (p->teardown != NULL) napi_remove_async_cleanup_hook(p->teardown);
+  p->teardown = NULL;
+  poll_unown(p);
 }
 
-// Stops the poll and releases its JS references; the memory goes when libuv has closed it.
-static void poll_release(poll_t *p) {
+// Stops the poll and, unless the environment is being torn down (which frees them itself),
+// releases its JS references; the memory goes when libuv has closed the handle.
+static void poll_release(poll_t *p, bool env_teardown) {
   if (p->closing) return;
   p->closing = true;
   uv_poll_stop(&p->handle);
-  if (p->callback != NULL) napi_delete_reference(p->env, p->callback);
-  if (p->context != NULL) napi_async_destroy(p->env, p->context);
+  if (!env_teardown) {
+    if (p->callback != NULL) napi_delete_reference(p->env, p->callback);
+    if (p->context != NULL) napi_async_destroy(p->env, p->context);
+  }
   p->callback = NULL;
   p->context = NULL;
   uv_close((uv_handle_t *)&p->handle, poll_closed);
 }
 
-// The environment is going away (process exit, worker termination) with this poll still on.
-static void poll_env_cleanup(void *arg) {
-  poll_release((poll_t *)arg);
+// The environment is going away (process exit, worker termination): close the poll if still on;
+// teardown goes on once poll_closed has removed this hook.
+static void poll_env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
+  (void)handle;
+  poll_release((poll_t *)arg, true);
 }
 
 static void poll_fired(uv_poll_t *handle, int status, int events) {
@@ -605,18 +616,17 @@ static napi_value poll_start(napi_env env, napi_callback_info info) {
   napi_create_string_utf8(env, "netback.poll", NAPI_AUTO_LENGTH, &resource_name);
   napi_async_init(env, NULL, resource_name, &p->context);
   napi_create_reference(env, argv[2], 1, &p->callback);
+  napi_add_async_cleanup_hook(env, poll_env_cleanup, p, &p->teardown);
   rc = uv_poll_start(&p->handle, (int)events, poll_fired);
   if (rc < 0) {
-    poll_release(p);
+    poll_release(p, false);
     return throw_errno(env, -rc, "uv_poll_start");
   }
-  napi_add_env_cleanup_hook(env, poll_env_cleanup, p);
   napi_value external;
   p->owners = 2;
   if (napi_create_external(env, p, poll_finalize, NULL, &external) != napi_ok) {
     p->owners = 1;
-    napi_remove_env_cleanup_hook(env, poll_env_cleanup, p);
-    poll_release(p);
+    poll_release(p, false);
     return NULL;
   }
   return external;
@@ -630,10 +640,7 @@ static napi_value poll_stop(napi_env env, napi_callback_info info) {
   if (napi_typeof(env, argv[0], &t) != napi_ok || t != napi_external) return throw_type(env, "not a poll handle");
   if (napi_get_value_external(env, argv[0], &data) != napi_ok) return NULL;
   poll_t *p = data;
-  if (!p->closing) {
-    napi_remove_env_cleanup_hook(env, poll_env_cleanup, p);
-    poll_release(p);
-  }
+  poll_release(p, false);
   return make_undefined(env);
 }
 

@@ -3,10 +3,12 @@
 
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, test } from 'vitest';
 import { loadNative, NativeUsageError, SyscallError } from '../../src/tap/native.js';
 import { TapClosedError, TapConfigError, TapDevice } from '../../src/tap/tap.js';
-import { announceSkip, linkJson, uniqueName } from './env.js';
+import { announceSkip, linkJson, uniqueName, withTimeout } from './env.js';
+import { fileURLToPath } from 'node:url';
 
 const run = promisify(execFile);
 const skip = announceSkip('test/tap/open.test.ts (real TAP devices)');
@@ -136,5 +138,27 @@ describe.skipIf(skip)('TAP open', () => {
       expect((e as SyscallError).syscall).toBe('ioctl SIOCSIFMTU');
     }
     return expect(linkJson(name)).resolves.toBeUndefined();
+  });
+
+  test('tap_poll_worker_exit', async () => {
+    // A queue on a worker thread ends with its poll still armed: teardown must wait for libuv to
+    // close the handle (whose callback lives in the addon) instead of crashing the process.
+    const addonPath = fileURLToPath(new URL('../../build/Release/netback.node', import.meta.url));
+    const name = uniqueName('wnbw');
+    const worker = new Worker(`
+      const n = require(${JSON.stringify(addonPath)}); const c = n.constants;
+      const t = n.tapOpen(${JSON.stringify(name)}, c.IFF_TAP | c.IFF_NO_PI | c.IFF_VNET_HDR);
+      n.pollStart(t.fd, c.UV_READABLE, () => {});
+      require('node:worker_threads').parentPort.postMessage(t.fd);
+      setInterval(() => {}, 1000);`, { eval: true });
+    const fd = await withTimeout(new Promise<number>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    }), 10_000, 'the worker to open its TAP');
+    expect(await worker.terminate()).toBe(1);
+    // fds belong to the process: the device lives until someone closes the worker's fd.
+    expect(await linkJson(name)).toBeDefined();
+    loadNative().closeFd(fd);
+    expect(await linkJson(name)).toBeUndefined();
   });
 });
