@@ -22,3 +22,8 @@ export interface LoadKernelsOptions {
 export async function loadKernels(options: LoadKernelsOptions = {}): Promise<Kernels> {
   return kernelsFromBytes(await readKernels(options.build));
 }
+
+// Node-only, Linux: the TAP device through the optional native addon (loaded on first use).
+export { TapDevice, TapConfigError, TapClosedError, validateInterfaceName, type TapOpenOptions, type TapOffloads } from './tap/tap.js';
+export { NativeAddonMissingError, SyscallError, NativeUsageError, nativeAvailable, type NativeBuffer } from './tap/native.js';
+export * from './tap/vnet-header.js';

@@ -1,0 +1,688 @@
+// The native layer: syscalls only, no logic (design.md "A small native layer, syscalls only").
+// Node has no ioctl, no fd readiness for arbitrary fds and no way to read(2) into an offset of a
+// WebAssembly.Memory, so this file exposes exactly those calls. Every decision (names, offload
+// sets, batching policy, frame formats) is made in TypeScript (src/tap/).
+//
+// Conventions for every export:
+// - fds and flags are plain numbers; a buffer is an ArrayBuffer, a TypedArray (including one over
+//   a SharedArrayBuffer, e.g. a shared WebAssembly.Memory) or a DataView, and offsets are byte
+//   offsets into that view. Every offset+length is checked against the view here, in C, before
+//   any syscall touches memory, so a host bug gives a RangeError instead of a stray write.
+// - A failed syscall throws an Error with code = the errno name (EAGAIN, EBADF, ENODEV...),
+//   errno = its number and syscall = the call that failed. Reads/writes that would block
+//   return 0 instead of throwing (nonblocking fds are the normal case).
+// - Argument mistakes throw TypeError/RangeError with a NETBACK_NATIVE_* code.
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <net/if.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <linux/if_tun.h>
+
+#include <node_api.h>
+#include <uv.h>
+
+#define CODE_BAD_ARGUMENT "NETBACK_NATIVE_BAD_ARGUMENT"
+#define CODE_BOUNDS "NETBACK_NATIVE_BOUNDS"
+
+// ---------------------------------------------------------------------------------------------
+// errors
+
+static const char *errno_name(int err) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+  const char *name = strerrorname_np(err);
+  if (name != NULL) return name;
+#endif
+  switch (err) {
+    case EAGAIN: return "EAGAIN";
+    case EBADF: return "EBADF";
+    case EINVAL: return "EINVAL";
+    case ENODEV: return "ENODEV";
+    case EPERM: return "EPERM";
+    case EBUSY: return "EBUSY";
+    case EIO: return "EIO";
+    case EFAULT: return "EFAULT";
+    case ENOENT: return "ENOENT";
+    default: return "EUNKNOWN";
+  }
+}
+
+// Throws Error(message) with code/errno/syscall set; always returns NULL for `return throw_errno(...)`.
+static napi_value throw_errno(napi_env env, int err, const char *syscall) {
+  char message[160];
+  snprintf(message, sizeof message, "%s: %s (%s)", syscall, errno_name(err), strerror(err));
+  napi_value msg, error, value;
+  if (napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg) != napi_ok) return NULL;
+  if (napi_create_error(env, NULL, msg, &error) != napi_ok) return NULL;
+  napi_create_string_utf8(env, errno_name(err), NAPI_AUTO_LENGTH, &value);
+  napi_set_named_property(env, error, "code", value);
+  napi_create_int32(env, err, &value);
+  napi_set_named_property(env, error, "errno", value);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &value);
+  napi_set_named_property(env, error, "syscall", value);
+  napi_throw(env, error);
+  return NULL;
+}
+
+// Throws only if nothing is pending yet (a failed napi_* call may already have thrown).
+static napi_value throw_type(napi_env env, const char *message) {
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) napi_throw_type_error(env, CODE_BAD_ARGUMENT, message);
+  return NULL;
+}
+
+static napi_value throw_range(napi_env env, const char *message) {
+  napi_throw_range_error(env, CODE_BOUNDS, message);
+  return NULL;
+}
+
+// ---------------------------------------------------------------------------------------------
+// arguments
+
+#define MAX_ARGS 6
+
+#define GET_ARGS(n)                                                                   \
+  size_t argc = (n);                                                                  \
+  napi_value argv[MAX_ARGS];                                                          \
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;  \
+  if (argc < (n)) return throw_type(env, "too few arguments")
+
+// A non-negative integer no larger than `max`; NaN, fractions and negatives are rejected instead
+// of being coerced (napi_get_value_uint32 would turn -1 into 4294967295).
+static bool get_index(napi_env env, napi_value value, double max, size_t *out, const char *what) {
+  double d;
+  if (napi_get_value_double(env, value, &d) != napi_ok) {
+    char message[96];
+    snprintf(message, sizeof message, "%s must be a number", what);
+    throw_type(env, message);
+    return false;
+  }
+  if (!(d >= 0) || d != floor(d) || d > max) {
+    char message[96];
+    snprintf(message, sizeof message, "%s must be an integer in [0, %.0f]", what, max);
+    napi_throw_range_error(env, CODE_BAD_ARGUMENT, message);
+    return false;
+  }
+  *out = (size_t)d;
+  return true;
+}
+
+static bool get_fd(napi_env env, napi_value value, int *fd) {
+  size_t v;
+  if (!get_index(env, value, 2147483647.0, &v, "fd")) return false;
+  *fd = (int)v;
+  return true;
+}
+
+// The bytes of an ArrayBuffer, TypedArray or DataView. For a TypedArray over a
+// SharedArrayBuffer, napi_get_typedarray_info is the call that yields the data pointer.
+static bool get_bytes(napi_env env, napi_value value, uint8_t **data, size_t *length) {
+  bool is;
+  void *base = NULL;
+  if (napi_is_typedarray(env, value, &is) == napi_ok && is) {
+    napi_typedarray_type type;
+    size_t elements, byte_offset;
+    napi_value ab;
+    if (napi_get_typedarray_info(env, value, &type, &elements, &base, &ab, &byte_offset) != napi_ok) goto bad;
+    size_t element_size = 1;
+    switch (type) {
+      case napi_int16_array: case napi_uint16_array: element_size = 2; break;
+      case napi_int32_array: case napi_uint32_array: case napi_float32_array: element_size = 4; break;
+      case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: element_size = 8; break;
+      default: element_size = 1;
+    }
+    *data = base;
+    *length = elements * element_size;
+    return true;
+  }
+  if (napi_is_dataview(env, value, &is) == napi_ok && is) {
+    napi_value ab;
+    size_t byte_offset;
+    if (napi_get_dataview_info(env, value, length, &base, &ab, &byte_offset) != napi_ok) goto bad;
+    *data = base;
+    return true;
+  }
+  if (napi_is_arraybuffer(env, value, &is) == napi_ok && is) {
+    if (napi_get_arraybuffer_info(env, value, &base, length) != napi_ok) goto bad;
+    *data = base;
+    return true;
+  }
+bad:
+  throw_type(env, "buffer must be an ArrayBuffer, a TypedArray or a DataView (wrap a SharedArrayBuffer in a Uint8Array)");
+  return false;
+}
+
+// offset + length within [0, size], without overflow.
+static bool in_bounds(size_t size, size_t offset, size_t length) {
+  return offset <= size && length <= size - offset;
+}
+
+static bool get_window(napi_env env, napi_value buf, napi_value off, napi_value len, uint8_t **p, size_t *n) {
+  uint8_t *data;
+  size_t size, offset, length;
+  if (!get_bytes(env, buf, &data, &size)) return false;
+  if (!get_index(env, off, 9007199254740991.0, &offset, "offset")) return false;
+  if (!get_index(env, len, 9007199254740991.0, &length, "length")) return false;
+  if (!in_bounds(size, offset, length)) {
+    char message[128];
+    snprintf(message, sizeof message, "offset %zu + length %zu exceeds the buffer (%zu bytes)", offset, length, size);
+    throw_range(env, message);
+    return false;
+  }
+  *p = data + offset;
+  *n = length;
+  return true;
+}
+
+static napi_value make_int(napi_env env, int64_t v) {
+  napi_value out;
+  napi_create_int64(env, v, &out);
+  return out;
+}
+
+static napi_value make_undefined(napi_env env) {
+  napi_value out;
+  napi_get_undefined(env, &out);
+  return out;
+}
+
+static bool get_ifname(napi_env env, napi_value value, char name[IFNAMSIZ]) {
+  size_t len;
+  char buf[IFNAMSIZ + 1];
+  if (napi_get_value_string_utf8(env, value, buf, sizeof buf, &len) != napi_ok) {
+    throw_type(env, "interface name must be a string");
+    return false;
+  }
+  if (len >= IFNAMSIZ) {
+    napi_throw_range_error(env, CODE_BAD_ARGUMENT, "interface name must be shorter than IFNAMSIZ (16) bytes");
+    return false;
+  }
+  memset(name, 0, IFNAMSIZ);
+  memcpy(name, buf, len);
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// TAP: open and configure
+
+// tapOpen(name, flags) → { fd, name }. flags are IFF_* for TUNSETIFF (the caller passes
+// IFF_TAP|IFF_NO_PI|IFF_VNET_HDR). The fd is O_CLOEXEC so children (ip, hotplug scripts) do not
+// inherit it and keep a non-persistent device alive.
+static napi_value tap_open(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  char name[IFNAMSIZ];
+  size_t flags;
+  if (!get_ifname(env, argv[0], name)) return NULL;
+  if (!get_index(env, argv[1], 65535.0, &flags, "flags")) return NULL;
+  int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return throw_errno(env, errno, "open /dev/net/tun");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, name, IFNAMSIZ);
+  ifr.ifr_flags = (short)flags;
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, "ioctl TUNSETIFF");
+  }
+  napi_value out, v;
+  napi_create_object(env, &out);
+  napi_create_int32(env, fd, &v);
+  napi_set_named_property(env, out, "fd", v);
+  ifr.ifr_name[IFNAMSIZ - 1] = 0;
+  napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, out, "name", v);
+  return out;
+}
+
+// An ioctl on the TAP fd whose argument is an int/unsigned passed by pointer or by value.
+static napi_value tap_ioctl_int(napi_env env, napi_callback_info info, unsigned long request,
+                                const char *syscall, bool by_pointer, double max) {
+  GET_ARGS(2);
+  int fd;
+  size_t value;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
+  if (!get_index(env, argv[1], max, &value, "value")) return NULL;
+  int v = (int)value;
+  int rc = by_pointer ? ioctl(fd, request, &v) : ioctl(fd, request, (unsigned long)value);
+  if (rc < 0) return throw_errno(env, errno, syscall);
+  return make_undefined(env);
+}
+
+// tapSetVnetHdrSize(fd, bytes): TUNSETVNETHDRSZ takes an int by pointer.
+static napi_value tap_set_vnet_hdr_size(napi_env env, napi_callback_info info) {
+  return tap_ioctl_int(env, info, TUNSETVNETHDRSZ, "ioctl TUNSETVNETHDRSZ", true, 65535.0);
+}
+
+// tapSetOffload(fd, TUN_F_* bits): TUNSETOFFLOAD takes the bits by value.
+static napi_value tap_set_offload(napi_env env, napi_callback_info info) {
+  return tap_ioctl_int(env, info, TUNSETOFFLOAD, "ioctl TUNSETOFFLOAD", false, 4294967295.0);
+}
+
+// tapSetPersist(fd, 0|1): TUNSETPERSIST takes the flag by value.
+static napi_value tap_set_persist(napi_env env, napi_callback_info info) {
+  return tap_ioctl_int(env, info, TUNSETPERSIST, "ioctl TUNSETPERSIST", false, 1.0);
+}
+
+// SIOC* interface ioctls need some socket of the current network namespace.
+static int control_socket(void) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) s = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  return s;
+}
+
+static napi_value if_ioctl(napi_env env, const char name[IFNAMSIZ], unsigned long request, struct ifreq *ifr,
+                           const char *syscall) {
+  int s = control_socket();
+  if (s < 0) return throw_errno(env, errno, "socket");
+  memcpy(ifr->ifr_name, name, IFNAMSIZ);
+  int rc = ioctl(s, request, ifr);
+  int err = errno;
+  close(s);
+  if (rc < 0) return throw_errno(env, err, syscall);
+  return make_undefined(env);
+}
+
+// ifSetMtu(name, mtu)
+static napi_value if_set_mtu(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  char name[IFNAMSIZ];
+  size_t mtu;
+  if (!get_ifname(env, argv[0], name)) return NULL;
+  if (!get_index(env, argv[1], 2147483647.0, &mtu, "mtu")) return NULL;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_mtu = (int)mtu;
+  return if_ioctl(env, name, SIOCSIFMTU, &ifr, "ioctl SIOCSIFMTU");
+}
+
+// ifGetMtu(name) → mtu
+static napi_value if_get_mtu(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  char name[IFNAMSIZ];
+  if (!get_ifname(env, argv[0], name)) return NULL;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  if (if_ioctl(env, name, SIOCGIFMTU, &ifr, "ioctl SIOCGIFMTU") == NULL) return NULL;
+  return make_int(env, ifr.ifr_mtu);
+}
+
+// ifGetFlags(name) → IFF_* flags (IFF_UP = 1, IFF_RUNNING = 0x40...)
+static napi_value if_get_flags(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  char name[IFNAMSIZ];
+  if (!get_ifname(env, argv[0], name)) return NULL;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  if (if_ioctl(env, name, SIOCGIFFLAGS, &ifr, "ioctl SIOCGIFFLAGS") == NULL) return NULL;
+  return make_int(env, (uint16_t)ifr.ifr_flags);
+}
+
+// ifSetUp(name, up): read-modify-write of IFF_UP with SIOCGIFFLAGS/SIOCSIFFLAGS.
+static napi_value if_set_up(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  char name[IFNAMSIZ];
+  bool up;
+  if (!get_ifname(env, argv[0], name)) return NULL;
+  if (napi_get_value_bool(env, argv[1], &up) != napi_ok) return throw_type(env, "up must be a boolean");
+  int s = control_socket();
+  if (s < 0) return throw_errno(env, errno, "socket");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, name, IFNAMSIZ);
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) {
+    int err = errno;
+    close(s);
+    return throw_errno(env, err, "ioctl SIOCGIFFLAGS");
+  }
+  if (up) ifr.ifr_flags |= IFF_UP;
+  else ifr.ifr_flags &= ~IFF_UP;
+  int rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+  int err = errno;
+  close(s);
+  if (rc < 0) return throw_errno(env, err, "ioctl SIOCSIFFLAGS");
+  return make_undefined(env);
+}
+
+// setNonblock(fd, on)
+static napi_value set_nonblock(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  int fd;
+  bool on;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
+  if (napi_get_value_bool(env, argv[1], &on) != napi_ok) return throw_type(env, "on must be a boolean");
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) return throw_errno(env, errno, "fcntl F_GETFL");
+  flags = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+  if (fcntl(fd, F_SETFL, flags) < 0) return throw_errno(env, errno, "fcntl F_SETFL");
+  return make_undefined(env);
+}
+
+// closeFd(fd)
+static napi_value close_fd(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  int fd;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
+  if (close(fd) < 0 && errno != EINTR) return throw_errno(env, errno, "close");
+  return make_undefined(env);
+}
+
+// ---------------------------------------------------------------------------------------------
+// frames
+
+static bool would_block(int err) {
+  return err == EAGAIN || err == EWOULDBLOCK;
+}
+
+// readFrame(fd, buffer, offset, capacity) → bytes read, 0 if nothing is ready.
+static napi_value read_frame(napi_env env, napi_callback_info info) {
+  GET_ARGS(4);
+  int fd;
+  uint8_t *p;
+  size_t n;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
+  if (!get_window(env, argv[1], argv[2], argv[3], &p, &n)) return NULL;
+  ssize_t rc;
+  do rc = read(fd, p, n); while (rc < 0 && errno == EINTR);
+  if (rc < 0) return would_block(errno) ? make_int(env, 0) : throw_errno(env, errno, "read");
+  return make_int(env, rc);
+}
+
+// writeFrame(fd, buffer, offset, length) → bytes written, 0 if the write would block.
+static napi_value write_frame(napi_env env, napi_callback_info info) {
+  GET_ARGS(4);
+  int fd;
+  uint8_t *p;
+  size_t n;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
+  if (!get_window(env, argv[1], argv[2], argv[3], &p, &n)) return NULL;
+  ssize_t rc;
+  do rc = write(fd, p, n); while (rc < 0 && errno == EINTR);
+  if (rc < 0) return would_block(errno) ? make_int(env, 0) : throw_errno(env, errno, "write");
+  return make_int(env, rc);
+}
+
+// Attaches how far a batch got to the pending error, so the caller knows which frames made it.
+static napi_value throw_errno_after(napi_env env, int err, const char *syscall, size_t done) {
+  throw_errno(env, err, syscall);
+  napi_value error, v;
+  if (napi_get_and_clear_last_exception(env, &error) != napi_ok) return NULL;
+  napi_create_int64(env, (int64_t)done, &v);
+  napi_set_named_property(env, error, "done", v);
+  napi_throw(env, error);
+  return NULL;
+}
+
+// readFrames(fd, buffer, offset, slotSize, maxFrames, lengths: Uint32Array) → frames read.
+// Frame i lands at offset + i*slotSize (up to slotSize bytes) and its length in lengths[i]. Stops
+// at the first EAGAIN. An error after some frames were read returns the count (the error will
+// recur on the next call); an error on the first frame throws.
+static napi_value read_frames(napi_env env, napi_callback_info info) {
+  GET_ARGS(6);
+  int fd;
+  uint8_t *data, *lens_raw;
+  size_t size, offset, slot, max, lens_size;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
+  if (!get_bytes(env, argv[1], &data, &size)) return NULL;
+  if (!get_index(env, argv[2], 9007199254740991.0, &offset, "offset")) return NULL;
+  if (!get_index(env, argv[3], 4294967295.0, &slot, "slotSize")) return NULL;
+  if (!get_index(env, argv[4], 65536.0, &max, "maxFrames")) return NULL;
+  bool is;
+  napi_typedarray_type type;
+  size_t elements, byte_offset;
+  napi_value ab;
+  void *lens_base;
+  if (napi_is_typedarray(env, argv[5], &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, argv[5], &type, &elements, &lens_base, &ab, &byte_offset) != napi_ok ||
+      type != napi_uint32_array) {
+    return throw_type(env, "lengths must be a Uint32Array");
+  }
+  lens_raw = lens_base;
+  lens_size = elements;
+  if (max > lens_size) return throw_range(env, "maxFrames exceeds lengths.length");
+  if (max > 0 && (slot == 0 || !in_bounds(size, offset, 0) || slot > (size - offset) / max)) {
+    char message[160];
+    snprintf(message, sizeof message, "%zu slots of %zu bytes at offset %zu exceed the buffer (%zu bytes)", max, slot, offset, size);
+    return throw_range(env, message);
+  }
+  uint32_t *lens = (uint32_t *)lens_raw;
+  size_t i = 0;
+  for (; i < max; i++) {
+    ssize_t rc;
+    do rc = read(fd, data + offset + i * slot, slot); while (rc < 0 && errno == EINTR);
+    if (rc < 0) {
+      if (would_block(errno) || i > 0) break;
+      return throw_errno(env, errno, "read");
+    }
+    lens[i] = (uint32_t)rc;
+  }
+  return make_int(env, (int64_t)i);
+}
+
+// writeFrames(fd, buffer, descriptors: Uint32Array [offset, length]*, count) → frames written.
+// All descriptors are bounds-checked before the first write. Stops at the first EAGAIN
+// (returning how many went out); any other error throws with `done` = frames already written.
+static napi_value write_frames(napi_env env, napi_callback_info info) {
+  GET_ARGS(4);
+  int fd;
+  uint8_t *data;
+  size_t size, count;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
+  if (!get_bytes(env, argv[1], &data, &size)) return NULL;
+  bool is;
+  napi_typedarray_type type;
+  size_t elements, byte_offset;
+  napi_value ab;
+  void *desc_base;
+  if (napi_is_typedarray(env, argv[2], &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, argv[2], &type, &elements, &desc_base, &ab, &byte_offset) != napi_ok ||
+      type != napi_uint32_array) {
+    return throw_type(env, "descriptors must be a Uint32Array of (offset, length) pairs");
+  }
+  if (!get_index(env, argv[3], 65536.0, &count, "count")) return NULL;
+  if (count > elements / 2) return throw_range(env, "count exceeds descriptors.length / 2");
+  const uint32_t *desc = desc_base;
+  for (size_t i = 0; i < count; i++) {
+    if (!in_bounds(size, desc[2 * i], desc[2 * i + 1])) {
+      char message[160];
+      snprintf(message, sizeof message, "frame %zu: offset %u + length %u exceeds the buffer (%zu bytes)", i, desc[2 * i], desc[2 * i + 1], size);
+      return throw_range(env, message);
+    }
+  }
+  size_t i = 0;
+  for (; i < count; i++) {
+    ssize_t rc;
+    do rc = write(fd, data + desc[2 * i], desc[2 * i + 1]); while (rc < 0 && errno == EINTR);
+    if (rc < 0) {
+      if (would_block(errno)) break;
+      return throw_errno_after(env, errno, "write", i);
+    }
+  }
+  return make_int(env, (int64_t)i);
+}
+
+// ---------------------------------------------------------------------------------------------
+// readiness: uv_poll on the Node event loop, no thread per fd
+
+// Owned twice: by the libuv handle (until its close callback) and by the JS external (until its
+// finalizer), so neither a late pollStop nor a late libuv callback touches freed memory.
+typedef struct {
+  uv_poll_t handle;
+  napi_env env;
+  napi_ref callback;
+  napi_async_context context;
+  bool closing;
+  int owners;
+  // Keeps environment teardown (worker exit) waiting until libuv has closed the handle: the
+  // close callback is code in this addon, which Node unloads with the last environment using it.
+  napi_async_cleanup_hook_handle teardown;
+} poll_t;
+
+static void poll_unown(poll_t *p) {
+  if (--p->owners == 0) free(p);
+}
+
+static void poll_closed(uv_handle_t *handle) {
+  poll_t *p = handle->data;
+  if (p->teardown != NULL) napi_remove_async_cleanup_hook(p->teardown);
+  p->teardown = NULL;
+  poll_unown(p);
+}
+
+// Stops the poll and, unless the environment is being torn down (which frees them itself),
+// releases its JS references; the memory goes when libuv has closed the handle.
+static void poll_release(poll_t *p, bool env_teardown) {
+  if (p->closing) return;
+  p->closing = true;
+  uv_poll_stop(&p->handle);
+  if (!env_teardown) {
+    if (p->callback != NULL) napi_delete_reference(p->env, p->callback);
+    if (p->context != NULL) napi_async_destroy(p->env, p->context);
+  }
+  p->callback = NULL;
+  p->context = NULL;
+  uv_close((uv_handle_t *)&p->handle, poll_closed);
+}
+
+// The environment is going away (process exit, worker termination): close the poll if still on;
+// teardown goes on once poll_closed has removed this hook.
+static void poll_env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
+  (void)handle;
+  poll_release((poll_t *)arg, true);
+}
+
+static void poll_fired(uv_poll_t *handle, int status, int events) {
+  poll_t *p = handle->data;
+  if (p->closing) return;
+  napi_env env = p->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value cb, recv, argv[2], result;
+  if (napi_get_reference_value(env, p->callback, &cb) == napi_ok && cb != NULL) {
+    // napi_make_callback wants an object receiver and runs microtasks afterwards.
+    napi_get_global(env, &recv);
+    napi_create_int32(env, status, &argv[0]);
+    napi_create_int32(env, events, &argv[1]);
+    napi_make_callback(env, p->context, recv, cb, 2, argv, &result);
+    // No JS frame is below a libuv callback: a throw goes to process 'uncaughtException'.
+    bool pending = false;
+    napi_value error;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+        napi_get_and_clear_last_exception(env, &error) == napi_ok) {
+      napi_fatal_exception(env, error);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void poll_finalize(napi_env env, void *data, void *hint) {
+  (void)env; (void)hint;
+  poll_unown(data);
+}
+
+// pollStart(fd, events, callback(status, events)) → handle. events: 1 readable, 2 writable
+// (UV_READABLE/UV_WRITABLE). Level-triggered: the callback fires again on the next loop turn
+// while the condition holds, so it must drain to EAGAIN or stop the poll.
+static napi_value poll_start(napi_env env, napi_callback_info info) {
+  GET_ARGS(3);
+  int fd;
+  size_t events;
+  napi_valuetype t;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
+  if (!get_index(env, argv[1], 3.0, &events, "events")) return NULL;
+  if (napi_typeof(env, argv[2], &t) != napi_ok || t != napi_function) return throw_type(env, "callback must be a function");
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return throw_type(env, "no event loop");
+  poll_t *p = calloc(1, sizeof *p);
+  if (p == NULL) return throw_errno(env, ENOMEM, "calloc");
+  p->env = env;
+  p->owners = 1;
+  int rc = uv_poll_init(loop, &p->handle, fd);
+  if (rc < 0) {
+    free(p);
+    return throw_errno(env, -rc, "uv_poll_init");
+  }
+  p->handle.data = p;
+  napi_value resource_name;
+  napi_create_string_utf8(env, "netback.poll", NAPI_AUTO_LENGTH, &resource_name);
+  napi_async_init(env, NULL, resource_name, &p->context);
+  napi_create_reference(env, argv[2], 1, &p->callback);
+  napi_add_async_cleanup_hook(env, poll_env_cleanup, p, &p->teardown);
+  rc = uv_poll_start(&p->handle, (int)events, poll_fired);
+  if (rc < 0) {
+    poll_release(p, false);
+    return throw_errno(env, -rc, "uv_poll_start");
+  }
+  napi_value external;
+  p->owners = 2;
+  if (napi_create_external(env, p, poll_finalize, NULL, &external) != napi_ok) {
+    p->owners = 1;
+    poll_release(p, false);
+    return NULL;
+  }
+  return external;
+}
+
+// pollStop(handle): idempotent; after it the callback never fires again.
+static napi_value poll_stop(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  napi_valuetype t;
+  void *data;
+  if (napi_typeof(env, argv[0], &t) != napi_ok || t != napi_external) return throw_type(env, "not a poll handle");
+  if (napi_get_value_external(env, argv[0], &data) != napi_ok) return NULL;
+  poll_t *p = data;
+  poll_release(p, false);
+  return make_undefined(env);
+}
+
+// ---------------------------------------------------------------------------------------------
+// module
+
+static napi_value define_constants(napi_env env, napi_value exports) {
+  static const struct { const char *name; int64_t value; } constants[] = {
+    { "IFF_TAP", IFF_TAP }, { "IFF_NO_PI", IFF_NO_PI }, { "IFF_VNET_HDR", IFF_VNET_HDR },
+    { "TUN_F_CSUM", TUN_F_CSUM }, { "TUN_F_TSO4", TUN_F_TSO4 }, { "TUN_F_TSO6", TUN_F_TSO6 },
+    { "TUN_F_TSO_ECN", TUN_F_TSO_ECN }, { "IFF_UP", IFF_UP }, { "IFF_RUNNING", IFF_RUNNING },
+    { "UV_READABLE", UV_READABLE }, { "UV_WRITABLE", UV_WRITABLE }, { "IFNAMSIZ", IFNAMSIZ },
+  };
+  napi_value obj, v;
+  napi_create_object(env, &obj);
+  for (size_t i = 0; i < sizeof constants / sizeof constants[0]; i++) {
+    napi_create_int64(env, constants[i].value, &v);
+    napi_set_named_property(env, obj, constants[i].name, v);
+  }
+  napi_set_named_property(env, exports, "constants", obj);
+  return exports;
+}
+
+NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
+  napi_property_descriptor props[] = {
+    { "tapOpen", NULL, tap_open, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "tapSetVnetHdrSize", NULL, tap_set_vnet_hdr_size, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "tapSetOffload", NULL, tap_set_offload, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "tapSetPersist", NULL, tap_set_persist, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "ifSetMtu", NULL, if_set_mtu, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "ifGetMtu", NULL, if_get_mtu, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "ifGetFlags", NULL, if_get_flags, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "ifSetUp", NULL, if_set_up, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "setNonblock", NULL, set_nonblock, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "closeFd", NULL, close_fd, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "readFrame", NULL, read_frame, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "writeFrame", NULL, write_frame, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "readFrames", NULL, read_frames, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "writeFrames", NULL, write_frames, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "pollStart", NULL, poll_start, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "pollStop", NULL, poll_stop, NULL, NULL, NULL, napi_enumerable, NULL },
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  return define_constants(env, exports);
+}

@@ -1,0 +1,140 @@
+// Node-only: loads the native addon (native/netback.c, built by node-gyp at install) and gives it
+// a typed face. The addon is optional: without it everything but real TAP and real Xen works, so
+// loading is lazy and its absence is a typed error that says how to build it.
+
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { NetbackError } from '../wasm/errors.js';
+
+/** Anything the addon reads or writes bytes in: offsets are byte offsets into this view. */
+export type NativeBuffer = ArrayBuffer | SharedArrayBuffer | ArrayBufferView;
+
+/** The raw exports of build/Release/netback.node (see native/netback.c for each call's contract). */
+export interface NativeAddon {
+  readonly constants: Readonly<Record<
+    | 'IFF_TAP' | 'IFF_NO_PI' | 'IFF_VNET_HDR' | 'TUN_F_CSUM' | 'TUN_F_TSO4' | 'TUN_F_TSO6' | 'TUN_F_TSO_ECN'
+    | 'IFF_UP' | 'IFF_RUNNING' | 'UV_READABLE' | 'UV_WRITABLE' | 'IFNAMSIZ', number>>;
+  /** open(/dev/net/tun, O_RDWR|O_CLOEXEC) + TUNSETIFF; name is the one the kernel settled on. */
+  tapOpen(name: string, flags: number): { fd: number; name: string };
+  tapSetVnetHdrSize(fd: number, bytes: number): void;
+  tapSetOffload(fd: number, tunFlags: number): void;
+  tapSetPersist(fd: number, persist: 0 | 1): void;
+  ifSetMtu(name: string, mtu: number): void;
+  ifGetMtu(name: string): number;
+  ifGetFlags(name: string): number;
+  ifSetUp(name: string, up: boolean): void;
+  setNonblock(fd: number, on: boolean): void;
+  closeFd(fd: number): void;
+  /** read(2) of one frame into buffer[offset, offset+capacity); 0 when nothing is ready. */
+  readFrame(fd: number, buffer: NativeBuffer, offset: number, capacity: number): number;
+  /** write(2) of buffer[offset, offset+length); 0 when the write would block. */
+  writeFrame(fd: number, buffer: NativeBuffer, offset: number, length: number): number;
+  /** Up to maxFrames reads into slots offset + i*slotSize; lengths[i] gets each frame's size. */
+  readFrames(fd: number, buffer: NativeBuffer, offset: number, slotSize: number, maxFrames: number, lengths: Uint32Array): number;
+  /** Writes count frames described by (offset, length) pairs; returns how many went out. */
+  writeFrames(fd: number, buffer: NativeBuffer, descriptors: Uint32Array, count: number): number;
+  /** uv_poll_start on the Node loop; level-triggered: drain to EAGAIN in the callback or stop. */
+  pollStart(fd: number, events: number, callback: (status: number, events: number) => void): PollHandle;
+  pollStop(handle: PollHandle): void;
+}
+
+declare const pollHandleBrand: unique symbol;
+export type PollHandle = { readonly [pollHandleBrand]: true };
+
+/** The addon is not built (no compiler at install time, or not Linux). */
+export class NativeAddonMissingError extends NetbackError {
+  constructor(searched: string[], cause: unknown) {
+    super(
+      'NETBACK_NATIVE_MISSING',
+      `the native addon (build/Release/netback.node) is not available (looked in ${searched.join(', ')}). ` +
+        'Real TAP devices and real Xen need it: install python3, make and gcc, then run `npm run build:native`. ' +
+        'Everything else (the Wasm kernels, the simulation, benchmarks) works without it.',
+      { cause },
+    );
+  }
+}
+
+/** A syscall failed; `code` is the errno name (EAGAIN, EBADF, ENODEV...), as in Node's own errors. */
+export class SyscallError extends NetbackError {
+  readonly errno: number;
+  readonly syscall: string;
+  /** For batched writes: frames written before the failing one. */
+  readonly done: number | undefined;
+  constructor(code: string, errno: number, syscall: string, message: string, done: number | undefined) {
+    super(code, message);
+    this.errno = errno;
+    this.syscall = syscall;
+    this.done = done;
+  }
+}
+
+/** The host passed the addon a bad argument (offset+length outside the buffer...): a backend bug. */
+export class NativeUsageError extends NetbackError {}
+
+interface RawError {
+  code?: unknown;
+  errno?: unknown;
+  syscall?: unknown;
+  done?: unknown;
+  message?: unknown;
+}
+
+/** Turns what the addon threw into the typed errors above; anything else passes unchanged. */
+export function translateNativeError(error: unknown): unknown {
+  if (typeof error !== 'object' || error === null || error instanceof NetbackError) return error;
+  const raw = error as RawError;
+  const message = String(raw.message);
+  if (typeof raw.errno === 'number' && typeof raw.code === 'string' && typeof raw.syscall === 'string') {
+    return new SyscallError(raw.code, raw.errno, raw.syscall, message, typeof raw.done === 'number' ? raw.done : undefined);
+  }
+  if (typeof raw.code === 'string' && raw.code.startsWith('NETBACK_NATIVE_')) {
+    return new NativeUsageError(raw.code, message, { cause: error });
+  }
+  return error;
+}
+
+/** build/ sits at the package root: two levels above src/tap/, three above dist/src/tap/. */
+function candidates(): string[] {
+  return ['../../build/Release/netback.node', '../../../build/Release/netback.node'].map((rel) => fileURLToPath(new URL(rel, import.meta.url)));
+}
+
+let cached: NativeAddon | undefined;
+
+/** The addon with every call's errors translated to typed ones. Throws NativeAddonMissingError. */
+export function loadNative(): NativeAddon {
+  if (cached !== undefined) return cached;
+  const searched = candidates();
+  const path = searched.find((p) => existsSync(p));
+  let raw: NativeAddon;
+  try {
+    if (path === undefined) throw new Error('not built');
+    raw = createRequire(import.meta.url)(path) as NativeAddon;
+  } catch (cause) {
+    throw new NativeAddonMissingError(searched, cause);
+  }
+  const wrapped: Record<string, unknown> = { constants: raw.constants };
+  for (const [name, fn] of Object.entries(raw)) {
+    if (typeof fn !== 'function') continue;
+    const call = fn as (...args: unknown[]) => unknown;
+    wrapped[name] = (...args: unknown[]) => {
+      try {
+        return call(...args);
+      } catch (error) {
+        throw translateNativeError(error);
+      }
+    };
+  }
+  cached = wrapped as unknown as NativeAddon;
+  return cached;
+}
+
+/** Whether the addon can be loaded here (for skipping, never for silently degrading). */
+export function nativeAvailable(): boolean {
+  try {
+    loadNative();
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,202 @@
+// Node-only: a Linux TAP device through the native addon, the PacketSink the daemon connects each
+// vif to. Frames cross it with a 10-byte virtio_net_hdr in front (IFF_VNET_HDR, TUNSETVNETHDRSZ
+// 10) in BOTH directions: a read returns header + frame, a write must start with a header. So a
+// caller reading into a packet buffer leaves VNET_HDR_SIZE bytes of room before where the frame
+// should land, and a caller writing puts the header right before the frame. With TSO offloads on,
+// a single frame can be up to 64 KiB plus header: size read buffers for that.
+//
+// The TAP is not persistent: closing the fd removes the device, as xen-netback does when a vif
+// goes away. All I/O is nonblocking; readiness comes from libuv (uv_poll), no thread per device.
+
+import { NetbackError } from '../wasm/errors.js';
+import { loadNative, type NativeAddon, type NativeBuffer, type PollHandle } from './native.js';
+import { VNET_HDR_SIZE } from './vnet-header.js';
+
+export interface TapOffloads {
+  /** TUN_F_CSUM: the stack may hand us, and accept from us, frames with a partial checksum. */
+  csum?: boolean;
+  /** TUN_F_TSO4 (needs csum): TCPv4 GSO frames up to 64 KiB cross as one frame. */
+  tso4?: boolean;
+  /** TUN_F_TSO6 (needs csum). */
+  tso6?: boolean;
+}
+
+export interface TapOpenOptions {
+  /** The interface name, 1..15 bytes (IFNAMSIZ - 1), e.g. vif3.0. */
+  name: string;
+  mtu?: number;
+  offloads?: TapOffloads;
+  /** Bring the link up once configured (default: leave it down, as hotplug scripts expect). */
+  up?: boolean;
+}
+
+/** The TAP configuration was refused before any syscall (bad name, offload combination...). */
+export class TapConfigError extends NetbackError {}
+
+/** The device was used after close(): its fd number may already belong to something else. */
+export class TapClosedError extends NetbackError {
+  constructor(name: string) {
+    super('NETBACK_TAP_CLOSED', `TAP ${name} is closed`);
+  }
+}
+
+/** Linux's rule for interface names. see: net/core/dev.c dev_valid_name */
+export function validateInterfaceName(name: string): void {
+  const bytes = Buffer.byteLength(name, 'utf8');
+  if (bytes === 0 || bytes >= 16) {
+    throw new TapConfigError('NETBACK_TAP_BAD_NAME', `interface name ${JSON.stringify(name)} must be 1..15 bytes`);
+  }
+  if (name === '.' || name === '..' || /[/:\s]/.test(name)) {
+    throw new TapConfigError('NETBACK_TAP_BAD_NAME', `interface name ${JSON.stringify(name)} may not be . or .. or contain /, : or whitespace`);
+  }
+}
+
+function offloadBits(addon: NativeAddon, offloads: TapOffloads): number {
+  const c = addon.constants;
+  // see: drivers/net/tun.c set_offload — TSO bits are only accepted together with TUN_F_CSUM.
+  if ((offloads.tso4 || offloads.tso6) && !offloads.csum) {
+    throw new TapConfigError('NETBACK_TAP_BAD_OFFLOADS', 'TSO offloads need the csum offload (TUN_F_CSUM)');
+  }
+  return (offloads.csum ? c.TUN_F_CSUM : 0) | (offloads.tso4 ? c.TUN_F_TSO4 : 0) | (offloads.tso6 ? c.TUN_F_TSO6 : 0);
+}
+
+/** A SharedArrayBuffer (a shared WebAssembly.Memory) reaches the addon through a byte view. */
+function asNative(buffer: NativeBuffer): NativeBuffer {
+  return buffer instanceof SharedArrayBuffer ? new Uint8Array(buffer) : buffer;
+}
+
+export class TapDevice {
+  /** Bytes of virtio_net_hdr in front of every frame read or written. */
+  readonly vnetHeaderSize = VNET_HDR_SIZE;
+  private fdOrClosed: number;
+  private poll: PollHandle | undefined;
+
+  private constructor(
+    private readonly addon: NativeAddon,
+    fd: number,
+    /** The name the kernel gave the device. */
+    readonly name: string,
+  ) {
+    this.fdOrClosed = fd;
+  }
+
+  /** Creates (or attaches to) the TAP, sets header size, offloads, MTU and nonblocking mode. */
+  static open(options: TapOpenOptions): TapDevice {
+    validateInterfaceName(options.name);
+    const addon = loadNative();
+    const bits = offloadBits(addon, options.offloads ?? {});
+    if (options.mtu !== undefined && (!Number.isInteger(options.mtu) || options.mtu < 68 || options.mtu > 65535)) {
+      throw new TapConfigError('NETBACK_TAP_BAD_MTU', `MTU ${options.mtu} is outside 68..65535`);
+    }
+    const c = addon.constants;
+    const { fd, name } = addon.tapOpen(options.name, c.IFF_TAP | c.IFF_NO_PI | c.IFF_VNET_HDR);
+    const tap = new TapDevice(addon, fd, name);
+    try {
+      addon.tapSetVnetHdrSize(fd, VNET_HDR_SIZE);
+      addon.tapSetOffload(fd, bits);
+      addon.tapSetPersist(fd, 0);
+      addon.setNonblock(fd, true);
+      if (options.mtu !== undefined) addon.ifSetMtu(name, options.mtu);
+      if (options.up) addon.ifSetUp(name, true);
+    } catch (error) {
+      tap.close();
+      throw error;
+    }
+    return tap;
+  }
+
+  get fd(): number {
+    if (this.fdOrClosed < 0) throw new TapClosedError(this.name);
+    return this.fdOrClosed;
+  }
+
+  private assertOpen(): void {
+    if (this.fdOrClosed < 0) throw new TapClosedError(this.name);
+  }
+
+  get closed(): boolean {
+    return this.fdOrClosed < 0;
+  }
+
+  /**
+   * Reads one frame (virtio_net_hdr first) into buffer[offset, offset+capacity). Returns its
+   * length including the header, or 0 when no frame is waiting. A frame longer than capacity is
+   * truncated by the kernel: give at least header + MTU + 14 (64 KiB + header with TSO on).
+   */
+  readInto(buffer: NativeBuffer, offset: number, capacity: number): number {
+    return this.addon.readFrame(this.fd, asNative(buffer), offset, capacity);
+  }
+
+  /** Writes one frame that starts with its virtio_net_hdr. Returns bytes written (0: would block). */
+  write(buffer: NativeBuffer, offset: number, length: number): number {
+    return this.addon.writeFrame(this.fd, asNative(buffer), offset, length);
+  }
+
+  /**
+   * Reads up to `maxFrames` frames in one call: frame i goes to offset + i*slotSize (header
+   * first) and its length to lengths[i]. Returns the number read; stops early when none is left.
+   */
+  readBatch(buffer: NativeBuffer, offset: number, slotSize: number, lengths: Uint32Array, maxFrames = lengths.length): number {
+    return this.addon.readFrames(this.fd, asNative(buffer), offset, slotSize, maxFrames, lengths);
+  }
+
+  /**
+   * Writes `count` frames given as (offset, length) pairs in `descriptors`, each starting with its
+   * header. Returns how many went out; a failing frame throws a SyscallError whose `done` says
+   * how many were written before it.
+   */
+  writeBatch(buffer: NativeBuffer, descriptors: Uint32Array, count = descriptors.length >>> 1): number {
+    return this.addon.writeFrames(this.fd, asNative(buffer), descriptors, count);
+  }
+
+  /**
+   * Calls `callback` from the event loop whenever a frame is waiting (uv_poll, level-triggered):
+   * the callback must read until readInto returns 0, or it is called again on the next turn.
+   * `null` stops watching. One watcher per device; a new callback replaces the old one.
+   */
+  onReadable(callback: (() => void) | null): void {
+    const fd = this.fd;
+    if (this.poll !== undefined) {
+      this.addon.pollStop(this.poll);
+      this.poll = undefined;
+    }
+    if (callback === null) return;
+    this.poll = this.addon.pollStart(fd, this.addon.constants.UV_READABLE, (status) => {
+      // A poll error (status < 0) still means "look at the fd": the read reports the real errno.
+      void status;
+      callback();
+    });
+  }
+
+  setUp(up: boolean): void {
+    this.assertOpen();
+    this.addon.ifSetUp(this.name, up);
+  }
+
+  isUp(): boolean {
+    this.assertOpen();
+    return (this.addon.ifGetFlags(this.name) & this.addon.constants.IFF_UP) !== 0;
+  }
+
+  get mtu(): number {
+    this.assertOpen();
+    return this.addon.ifGetMtu(this.name);
+  }
+
+  setMtu(mtu: number): void {
+    this.assertOpen();
+    this.addon.ifSetMtu(this.name, mtu);
+  }
+
+  /** Stops readiness and closes the fd; the kernel removes the (non-persistent) device. Idempotent. */
+  close(): void {
+    if (this.fdOrClosed < 0) return;
+    if (this.poll !== undefined) {
+      this.addon.pollStop(this.poll);
+      this.poll = undefined;
+    }
+    const fd = this.fdOrClosed;
+    this.fdOrClosed = -1;
+    this.addon.closeFd(fd);
+  }
+}
