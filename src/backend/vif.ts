@@ -41,6 +41,9 @@ export interface VifDataPath {
   setXdpHeadroom(headroom: number): void;
 }
 
+/** The data path failed to connect with an error that was not already typed. */
+export class VifDataPathError extends NetbackError {}
+
 export interface VifIdentity {
   readonly backendDomid: number;
   readonly frontendDomid: number;
@@ -384,7 +387,8 @@ export class Vif {
     } catch (err) {
       await this.closeWatch('rate');
       await this.closeWatch('multicast');
-      throw err;
+      // Whatever the data path threw, the vif must close rather than wedge in InitWait.
+      throw err instanceof NetbackError ? err : new VifDataPathError('NETBACK_DATAPATH_CONNECT_FAILED', messageOf(err), { cause: err });
     }
     this.connectedConfig = config;
     this.hotplugErrorLogged = false;
