@@ -312,7 +312,9 @@ export class SimFrontendXenbus {
     }
   }
 
+  /** Like xenbus_switch_state: a state equal to the one already published is not written again. */
   private async publish(state: XenbusState): Promise<void> {
+    if (state === this.current) return;
     this.current = state;
     this.history.push(state);
     await this.xs.write(`${this.path}/state`, String(state));
