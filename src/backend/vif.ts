@@ -1,0 +1,483 @@
+// One vif's control plane: probe (libxl's keys, feature advertisement, the network interface,
+// InitWait), the reaction to every frontend state, the hotplug gate before Connected, the live
+// `rate` and `request-multicast-control` watches, and removal. see: xenbus.c netback_probe,
+// frontend_changed, connect, hotplug_status_changed, netback_remove
+//
+// All work for one vif runs on one serial chain: watch events only schedule a re-read (coalesced,
+// since a watch may fire spuriously or in bursts), and each step sees the store as it is now.
+
+import { NetbackError } from '../wasm/errors.js';
+import type { XenStore, XenStoreWatch } from '../xen/types.js';
+import { silentLogger, type Logger } from './clock.js';
+import { advertiseFeatures, resolveFeatureOptions, type FeatureOptions, type ResolvedFeatureOptions } from './features.js';
+import {
+  BackendConfigError, ERRNO, VifConfigError, parseFlag, parseMtu, parseRate, parseU32, parseXdpHeadroom, readFrontendConfig,
+  type FrontendConfig, type RateLimit,
+} from './frontend-config.js';
+import { BackendStateMachine, XenbusState, XenbusStateError, parseXenbusState, xenbusStateName } from './xenbus-state.js';
+
+/** A host network interface (a TAP in the daemon, an in-process peer in the simulation). */
+export interface NetworkInterface {
+  readonly name: string;
+  close(): Promise<void>;
+}
+
+export interface NetworkInterfaceFactory {
+  /** Creates the interface the hotplug script will look for; rejects (typed) when it cannot. */
+  create(name: string, options: { mtu: number }): Promise<NetworkInterface>;
+}
+
+/** The queue engine behind one vif. The control plane calls it only from the vif's serial chain. */
+export interface VifDataPath {
+  /** Map the rings, bind the event channels, start the queues. A throw (typed) fails the connect. */
+  connect(config: FrontendConfig): Promise<void>;
+  /** Stop the queues and release what connect took. Called once per successful connect. */
+  disconnect(): Promise<void>;
+  /** Live re-rate from the backend `rate` watch. */
+  setRate(rate: RateLimit): void;
+  /** From the frontend `request-multicast-control` watch. */
+  setMulticastControl(enabled: boolean): void;
+  /** From a Reconfiguring frontend (re-read `xdp-headroom`). */
+  setXdpHeadroom(headroom: number): void;
+}
+
+/** The data path failed to connect with an error that was not already typed. */
+export class VifDataPathError extends NetbackError {}
+
+export interface VifIdentity {
+  readonly backendDomid: number;
+  readonly frontendDomid: number;
+  readonly devid: number;
+  readonly handle: number;
+  readonly backendPath: string;
+  readonly frontendPath: string;
+  readonly name: string;
+  readonly iface: NetworkInterface;
+}
+
+export type VifDataPathFactory = (vif: VifIdentity) => VifDataPath;
+
+export type VifRemovalReason = 'unregistered' | 'removed';
+
+export interface VifOptions {
+  xs: XenStore;
+  backendDomid: number;
+  frontendDomid: number;
+  devid: number;
+  interfaces: NetworkInterfaceFactory;
+  dataPath: VifDataPathFactory;
+  features?: FeatureOptions;
+  log?: Logger;
+  /** Called once when the vif is gone: `unregistered` when it removed itself (device_unregister). */
+  onRemoved?: (vif: Vif, reason: VifRemovalReason) => void;
+}
+
+export type VifPhase = 'new' | 'probing' | 'running' | 'removed';
+
+type WatchName = 'frontend-state' | 'rate' | 'multicast' | 'hotplug';
+
+/** see: common.h IFNAMSIZ; net/core/dev.c dev_valid_name */
+function validInterfaceName(name: string): boolean {
+  return name.length > 0 && name.length < 16 && name !== '.' && name !== '..' && !/[/:\s]/.test(name);
+}
+
+function errnoOf(err: unknown): number {
+  return err instanceof VifConfigError ? err.errno : ERRNO.EINVAL;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export class Vif {
+  readonly backendPath: string;
+  readonly backendDomid: number;
+  readonly frontendDomid: number;
+  readonly devid: number;
+  private readonly xs: XenStore;
+  private readonly interfaces: NetworkInterfaceFactory;
+  private readonly dataPathFactory: VifDataPathFactory;
+  private readonly featureOptions: ResolvedFeatureOptions;
+  private readonly log: Logger;
+  private readonly onRemoved: ((vif: Vif, reason: VifRemovalReason) => void) | undefined;
+  private readonly machine: BackendStateMachine;
+
+  private currentPhase: VifPhase = 'new';
+  private chain: Promise<void> = Promise.resolve();
+  private readonly pending = new Set<string>();
+  private readonly watches = new Map<WatchName, XenStoreWatch>();
+  /** What we last published in `state` (dev->state); the machine holds be->state. */
+  private written: number | undefined;
+  private lastFrontendState: number | undefined;
+  private frontendPathValue: string | undefined;
+  private ifaceValue: NetworkInterface | undefined;
+  private dataPath: VifDataPath | undefined;
+  private connectedConfig: FrontendConfig | undefined;
+  private hotplugErrorLogged = false;
+
+  constructor(options: VifOptions) {
+    this.xs = options.xs;
+    this.backendDomid = options.backendDomid;
+    this.frontendDomid = options.frontendDomid;
+    this.devid = options.devid;
+    this.interfaces = options.interfaces;
+    this.dataPathFactory = options.dataPath;
+    this.featureOptions = resolveFeatureOptions(options.features);
+    this.onRemoved = options.onRemoved;
+    this.backendPath = `${options.xs.domainPath(options.backendDomid)}/backend/vif/${options.frontendDomid}/${options.devid}`;
+    const base = options.log ?? silentLogger;
+    const fields = { domid: this.frontendDomid, devid: this.devid, xs_path: this.backendPath };
+    this.log = (level, msg, extra) => base(level, msg, { ...fields, vif: this.ifaceValue?.name, ...extra });
+    this.machine = new BackendStateMachine({
+      switchState: (state) => this.switchState(state),
+      connect: () => this.connectDataPath(),
+      disconnect: () => this.disconnectDataPath(),
+    });
+  }
+
+  get phase(): VifPhase {
+    return this.currentPhase;
+  }
+
+  /** be->state: where the machine is, which the hotplug gate may not have published yet. */
+  get state(): XenbusState {
+    return this.machine.state;
+  }
+
+  get frontendPath(): string | undefined {
+    return this.frontendPathValue;
+  }
+
+  get iface(): NetworkInterface | undefined {
+    return this.ifaceValue;
+  }
+
+  /** The configuration the data path was connected with, while connected. */
+  get config(): FrontendConfig | undefined {
+    return this.connectedConfig;
+  }
+
+  /** Watches this vif holds open right now. */
+  get openWatches(): number {
+    return this.watches.size;
+  }
+
+  /** Probes the device; resolves when probing is over (successfully or not). */
+  start(): Promise<void> {
+    return this.serial(() => this.probe());
+  }
+
+  /** The device directory is going away (netback_remove); safe to call twice. */
+  remove(): Promise<void> {
+    return this.serial(() => this.teardown('removed'), true);
+  }
+
+  /** Resolves when every step scheduled so far has run. */
+  async whenIdle(): Promise<void> {
+    let seen: Promise<void>;
+    do {
+      seen = this.chain;
+      await seen;
+    } while (seen !== this.chain);
+  }
+
+  // ---- serial chain -------------------------------------------------------------------------
+
+  private serial(task: () => Promise<void>, evenIfRemoved = false): Promise<void> {
+    const next = this.chain.then(async () => {
+      if (this.currentPhase === 'removed' && !evenIfRemoved) return;
+      try {
+        await task();
+      } catch (err) {
+        // A xenstore failure (node gone under us, quota) costs this step, not the daemon.
+        this.log('error', `vif step failed: ${messageOf(err)}`, { 'err.code': err instanceof NetbackError ? err.code : 'NETBACK_INTERNAL' });
+      }
+    });
+    this.chain = next;
+    return next;
+  }
+
+  /** Runs `task` once for any number of events that arrive before it starts. */
+  private coalesce(kind: string, task: () => Promise<void>): void {
+    if (this.pending.has(kind)) return;
+    this.pending.add(kind);
+    void this.serial(async () => {
+      this.pending.delete(kind);
+      await task();
+    });
+  }
+
+  private async addWatch(name: WatchName, path: string, onEvent: () => Promise<void>): Promise<void> {
+    await this.closeWatch(name);
+    const watch = await this.xs.watch(path, `${this.backendPath}:${name}`, () => this.coalesce(name, onEvent));
+    this.watches.set(name, watch);
+  }
+
+  private async closeWatch(name: WatchName): Promise<void> {
+    const watch = this.watches.get(name);
+    if (watch === undefined) return;
+    this.watches.delete(name);
+    await watch.close();
+  }
+
+  private read(key: string): Promise<string | undefined> {
+    return this.xs.read(`${this.backendPath}/${key}`);
+  }
+
+  // ---- probe ---------------------------------------------------------------------------------
+
+  private async probe(): Promise<void> { // see: xenbus.c netback_probe, backend_create_xenvif
+    if (this.currentPhase !== 'new') return;
+    this.currentPhase = 'probing';
+    try {
+      const frontendPath = await this.mandatory('frontend');
+      parseU32(await this.mandatory('frontend-id'), 'frontend-id', 'backend');
+      await this.mandatory('script');
+      const handle = parseU32(await this.mandatory('handle'), 'handle', 'backend');
+      const vifname = await this.read('vifname');
+      if (vifname !== undefined && !validInterfaceName(vifname)) {
+        throw new BackendConfigError('NETBACK_BACKEND_BAD_VIFNAME', 'vifname', ERRNO.EINVAL, `backend vifname ${JSON.stringify(vifname.slice(0, 32))} is not a valid interface name`);
+      }
+      const mtu = parseMtu(await this.read('mtu'));
+      this.frontendPathValue = frontendPath;
+
+      const failed = await advertiseFeatures(this.xs, this.backendPath, this.featureOptions);
+      for (const key of failed) this.log('debug', `Error writing ${key}`);
+
+      // The hotplug script runs as soon as InitWait is visible and looks the interface up by
+      // name, so it must exist first (QubesOS/qubes-issues#4446).
+      const name = vifname ?? `vif${this.frontendDomid}.${handle}`;
+      try {
+        this.ifaceValue = await this.interfaces.create(name, { mtu });
+      } catch (err) {
+        throw new BackendConfigError(err instanceof NetbackError ? err.code : 'NETBACK_INTERFACE_CREATE_FAILED', 'vifname', ERRNO.EINVAL, `creating interface ${name}: ${messageOf(err)}`);
+      }
+      this.dataPath = this.dataPathFactory({
+        backendDomid: this.backendDomid, frontendDomid: this.frontendDomid, devid: this.devid, handle,
+        backendPath: this.backendPath, frontendPath, name, iface: this.ifaceValue,
+      });
+      await this.machine.setBackendState(XenbusState.InitWait);
+      this.currentPhase = 'running';
+      await this.addWatch('frontend-state', `${frontendPath}/state`, () => this.frontendChanged());
+    } catch (err) {
+      await this.devFatal(errnoOf(err), messageOf(err), err);
+      await this.teardown('unregistered');
+    }
+  }
+
+  private async mandatory(key: string): Promise<string> {
+    const value = await this.read(key);
+    if (value === undefined) {
+      throw new BackendConfigError('NETBACK_BACKEND_MISSING_KEY', key, ERRNO.ENOENT, `reading ${key}`);
+    }
+    return value;
+  }
+
+  // ---- frontend state ------------------------------------------------------------------------
+
+  private async frontendChanged(): Promise<void> { // see: xenbus.c frontend_changed
+    const frontendPath = this.frontendPathValue!;
+    let state: number;
+    try {
+      state = parseXenbusState(await this.xs.read(`${frontendPath}/state`));
+    } catch (err) {
+      if (!(err instanceof XenbusStateError)) throw err;
+      this.lastFrontendState = undefined;
+      await this.fatal(ERRNO.EINVAL, `saw state ${JSON.stringify(err.raw.slice(0, 16))} at frontend`, err);
+      return;
+    }
+    // Spurious and repeated events carry no news; every reaction below is for a change.
+    if (state === this.lastFrontendState) return;
+    this.lastFrontendState = state;
+    this.log('debug', `${frontendPath} -> ${xenbusStateName(state)}`);
+
+    switch (state) {
+      case XenbusState.Initialising:
+        await this.machine.setBackendState(XenbusState.InitWait);
+        break;
+      case XenbusState.Initialised:
+        break;
+      case XenbusState.Connected:
+        try {
+          await this.machine.setBackendState(XenbusState.Connected);
+        } catch (err) {
+          if (!(err instanceof NetbackError)) throw err;
+          await this.fatal(errnoOf(err), messageOf(err), err);
+        }
+        break;
+      case XenbusState.Reconfiguring: {
+        let headroom: number;
+        try {
+          headroom = parseXdpHeadroom(await this.xs.read(`${frontendPath}/xdp-headroom`));
+        } catch (err) {
+          if (!(err instanceof VifConfigError)) throw err;
+          await this.fatal(err.errno, err.message, err);
+          break;
+        }
+        if (this.connectedConfig !== undefined) this.dataPath?.setXdpHeadroom(headroom);
+        await this.writeState(XenbusState.Reconfigured);
+        break;
+      }
+      case XenbusState.Closing:
+        await this.machine.setBackendState(XenbusState.Closing);
+        break;
+      case XenbusState.Closed:
+        await this.machine.setBackendState(XenbusState.Closed);
+        if (await this.isOnline()) break;
+        await this.teardown('unregistered');
+        break;
+      case XenbusState.Unknown:
+        await this.machine.setBackendState(XenbusState.Closed);
+        await this.teardown('unregistered');
+        break;
+      default:
+        await this.fatal(ERRNO.EINVAL, `saw state ${state} at frontend`);
+        break;
+    }
+  }
+
+  /** `online` (libxl clears it on detach); absent means offline. see: xenbus.c frontend_changed */
+  private async isOnline(): Promise<boolean> {
+    try {
+      return parseFlag(await this.read('online'), 'online', false);
+    } catch (err) {
+      if (!(err instanceof VifConfigError)) throw err;
+      this.log('warn', `treating the device as offline: ${err.message}`, { 'err.code': err.code });
+      return false;
+    }
+  }
+
+  // ---- hops, connect and the hotplug gate ----------------------------------------------------
+
+  /** Publishes one hop unless the hotplug gate holds Connected back. see: xenbus.c backend_switch_state */
+  private async switchState(state: XenbusState): Promise<void> {
+    if (this.watches.has('hotplug')) {
+      if (state === XenbusState.Connected) return; // hotplugChanged publishes it
+      // Deliberately narrower than Linux, which defers every hop while the gate is armed: a close
+      // must reach the frontend and the toolstack even when the hotplug script never finished.
+      await this.closeWatch('hotplug');
+    }
+    await this.writeState(state);
+  }
+
+  /**
+   * Writes `state` unless it is already what we published, and never recreates a removed device
+   * directory. see: xenbus_client.c __xenbus_switch_state
+   */
+  private async writeState(state: number): Promise<void> {
+    if (state === this.written) return;
+    const path = `${this.backendPath}/state`;
+    await this.xs.transaction(async (tx) => {
+      if ((await this.xs.read(path, tx)) === undefined) return;
+      await this.xs.write(path, String(state), tx);
+    });
+    this.written = state;
+  }
+
+  private async connectDataPath(): Promise<void> { // see: xenbus.c connect
+    const config = await readFrontendConfig(this.xs, {
+      backendPath: this.backendPath,
+      frontendPath: this.frontendPathValue!,
+      maxQueues: this.featureOptions.maxQueues,
+    });
+    await this.addWatch('rate', `${this.backendPath}/rate`, () => this.rateChanged());
+    await this.addWatch('multicast', `${this.frontendPathValue!}/request-multicast-control`, () => this.multicastChanged());
+    try {
+      await this.dataPath!.connect(config);
+    } catch (err) {
+      await this.closeWatch('rate');
+      await this.closeWatch('multicast');
+      // Whatever the data path threw, the vif must close rather than wedge in InitWait.
+      throw err instanceof NetbackError ? err : new VifDataPathError('NETBACK_DATAPATH_CONNECT_FAILED', messageOf(err), { cause: err });
+    }
+    this.connectedConfig = config;
+    this.hotplugErrorLogged = false;
+    await this.addWatch('hotplug', `${this.backendPath}/hotplug-status`, () => this.hotplugChanged());
+  }
+
+  private async disconnectDataPath(): Promise<void> { // see: xenbus.c backend_disconnect
+    await this.closeWatch('hotplug');
+    await this.closeWatch('multicast');
+    await this.closeWatch('rate');
+    if (this.connectedConfig === undefined) return;
+    this.connectedConfig = undefined;
+    await this.dataPath!.disconnect();
+  }
+
+  private async hotplugChanged(): Promise<void> { // see: xenbus.c hotplug_status_changed
+    if (!this.watches.has('hotplug')) return;
+    const status = await this.read('hotplug-status');
+    if (status === 'connected') {
+      await this.closeWatch('hotplug');
+      await this.writeState(this.machine.state);
+      this.log('info', 'hotplug script connected');
+    } else if (status === 'error' && !this.hotplugErrorLogged) {
+      this.hotplugErrorLogged = true;
+      const detail = await this.read('hotplug-error');
+      this.log('error', `hotplug script failed${detail === undefined ? '' : `: ${detail}`}; staying out of Connected`);
+    }
+  }
+
+  private async rateChanged(): Promise<void> { // see: xenbus.c xen_net_rate_changed
+    if (this.connectedConfig === undefined) return;
+    const { rate, malformed } = parseRate(await this.read('rate'));
+    if (malformed) this.log('warn', 'Failed to parse network rate limit. Traffic unlimited.');
+    this.dataPath!.setRate(rate);
+  }
+
+  private async multicastChanged(): Promise<void> { // see: xenbus.c xen_mcast_ctrl_changed
+    if (this.connectedConfig === undefined) return;
+    let enabled: boolean;
+    try {
+      enabled = parseFlag(await this.xs.read(`${this.frontendPathValue!}/request-multicast-control`), 'request-multicast-control', false);
+    } catch (err) {
+      if (!(err instanceof VifConfigError)) throw err;
+      this.log('warn', `${err.message}; multicast control off`, { 'err.code': err.code });
+      enabled = false;
+    }
+    this.dataPath!.setMulticastControl(enabled);
+  }
+
+  // ---- errors and removal --------------------------------------------------------------------
+
+  /** Writes `<errno> <message>` where xenbus_dev_error does. see: xenbus_client.c xenbus_va_dev_error */
+  private async writeErrorNode(errno: number, message: string): Promise<void> {
+    const relative = this.backendPath.slice(this.xs.domainPath(this.backendDomid).length + 1);
+    await this.xs.write(`${this.xs.domainPath(this.backendDomid)}/error/${relative}/error`, `${errno} ${message}`);
+  }
+
+  /** xenbus_dev_fatal for a probing device: error node, then Closing written directly. */
+  private async devFatal(errno: number, message: string, err?: unknown): Promise<void> {
+    this.log('error', message, { 'err.code': err instanceof NetbackError ? err.code : undefined });
+    await this.writeErrorNode(errno, message);
+    await this.writeState(XenbusState.Closing);
+  }
+
+  /** xenbus_dev_fatal for a running device: error node, then the machine walks to Closing. */
+  private async fatal(errno: number, message: string, err?: unknown): Promise<void> {
+    this.log('error', message, { 'err.code': err instanceof NetbackError ? err.code : undefined });
+    await this.writeErrorNode(errno, message);
+    await this.machine.setBackendState(XenbusState.Closing);
+  }
+
+  private async teardown(reason: VifRemovalReason): Promise<void> { // see: xenbus.c netback_remove
+    if (this.currentPhase === 'removed') return;
+    this.currentPhase = 'removed';
+    await this.closeWatch('hotplug');
+    try {
+      await this.xs.rm(`${this.backendPath}/hotplug-status`);
+    } catch (err) {
+      if (!(err instanceof NetbackError)) throw err;
+    }
+    try {
+      await this.disconnectDataPath();
+    } finally {
+      for (const name of [...this.watches.keys()]) await this.closeWatch(name);
+      const iface = this.ifaceValue;
+      this.ifaceValue = undefined;
+      if (iface !== undefined) await iface.close();
+      this.log('info', `vif removed (${reason})`, { vif: iface?.name });
+      this.onRemoved?.(this, reason);
+    }
+  }
+}
