@@ -4,16 +4,10 @@
 // their virtio_net_hdr end to end, so a GSO or checksum-partial frame from one guest reaches the
 // other vif exactly as a TAP would hand it over, and that vif adapts it to its own frontend.
 
-import type { PacketSink, SinkOffloads } from '../backend/sink.js';
+import type { PacketPort, PacketReceiver } from '../backend/datapath.js';
+import type { SinkOffloads } from '../backend/sink.js';
 import { VNET_HDR_LEN } from '../backend/sink.js';
-
-/** What a bridge port delivers to: a queue's receive() plus a poke to run it. */
-export interface BridgeReceiver {
-  /** Takes a copy of `frame` (virtio_net_hdr + Ethernet frame); false when it was dropped. */
-  receive(frame: Uint8Array): boolean;
-  /** Frames were queued: run the RX path soon. */
-  wake(): void;
-}
+import type { NetworkInterfaceFactory } from '../backend/vif.js';
 
 export interface BridgeStats {
   forwarded: number;
@@ -29,10 +23,26 @@ export class SoftwareBridge {
   private readonly learned = new Map<string, BridgePort>();
 
   /** Adds a port; the returned sink is what the vif transmits into. */
-  attach(name: string, receiver: BridgeReceiver): BridgePort {
-    const port = new BridgePort(this, name, receiver);
+  attach(name: string, receiver?: PacketReceiver): BridgePort {
+    const port = new BridgePort(this, name);
+    if (receiver !== undefined) port.setReceiver(receiver);
     this.ports.add(port);
     return port;
+  }
+
+  /** Port names attached now. */
+  portNames(): string[] {
+    return [...this.ports].map((port) => port.name);
+  }
+
+  /** A NetworkInterfaceFactory whose interfaces are ports of this bridge (what `sim` uses instead of TAPs). */
+  interfaces(): NetworkInterfaceFactory {
+    return {
+      create: async (name) => {
+        if (this.portNames().includes(name)) throw new Error(`bridge port ${name} exists`);
+        return this.attach(name);
+      },
+    };
   }
 
   /** @internal */
@@ -78,14 +88,20 @@ function macKey(frame: Uint8Array, at: number): string {
   return key;
 }
 
-export class BridgePort implements PacketSink {
+export class BridgePort implements PacketPort {
   /** The bridge carries every offload through, as a TAP with TUNSETOFFLOAD csum|tso4|tso6 does. */
   readonly offloads: SinkOffloads = { csum: true, tso4: true, tso6: true };
+  readonly sink = this;
   delivered = 0;
   dropped = 0;
+  private receiver: PacketReceiver | undefined;
 
   /** @internal */
-  constructor(private readonly bridge: SoftwareBridge, readonly name: string, private readonly receiver: BridgeReceiver) {}
+  constructor(private readonly bridge: SoftwareBridge, readonly name: string) {}
+
+  setReceiver(receiver: PacketReceiver | undefined): void {
+    this.receiver = receiver;
+  }
 
   transmit(bytes: Uint8Array, offset: number, length: number): boolean {
     return this.bridge.forward(this, bytes, offset, length);
@@ -93,16 +109,18 @@ export class BridgePort implements PacketSink {
 
   /** @internal */
   deliver(frame: Uint8Array): boolean {
-    if (!this.receiver.receive(frame)) {
+    const receiver = this.receiver;
+    if (receiver === undefined || !receiver.receive(frame)) {
       this.dropped++;
       return false;
     }
     this.delivered++;
-    this.receiver.wake();
+    receiver.wake();
     return true;
   }
 
-  close(): void {
+  async close(): Promise<void> {
+    this.receiver = undefined;
     this.bridge.detach(this);
   }
 }

@@ -61,7 +61,7 @@ describe('SoftwareBridge', () => {
     expect(bridge.stats.flooded).toBe(3);
   });
 
-  it('bridge_counts_receiver_drops_and_runts', () => {
+  it("bridge_counts_receiver_drops_and_runts", async () => {
     const bridge = new SoftwareBridge();
     const full = receiver(0);
     const pa = bridge.attach('a', receiver());
@@ -71,7 +71,7 @@ describe('SoftwareBridge', () => {
     expect(pb.dropped).toBe(1);
     expect(pa.transmit(new Uint8Array(20), 0, 20)).toBe(false);
     expect(bridge.stats.dropped).toBe(1);
-    pb.close();
+    await pb.close();
     pa.transmit(f, 0, f.length);
     expect(pb.dropped).toBe(1);
   });
