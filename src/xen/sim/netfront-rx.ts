@@ -72,6 +72,8 @@ export class NetfrontRxQueue {
   bufferLimit = NET_RING_SIZE;
   /** Data slots a reassembled skb may hold: CONFIG_MAX_SKB_FRAGS (17 by default). */
   maxSkbFrags = 17;
+  /** Polls run only through runPoll(). */
+  manualPoll = false;
 
   constructor(
     private readonly ctx: NetfrontContext,
@@ -184,14 +186,25 @@ export class NetfrontRxQueue {
     return { ok: true, work };
   }
 
-  /** NAPI: polls once the current task is done, never twice at once. */
+  /**
+   * NAPI: polls once the current task is done, never twice at once. In manual mode the poll only
+   * runs when the owner calls runPoll() (deterministic harnesses, fuzzing).
+   */
   schedulePoll(): void {
     if (this.pollScheduled) return;
     this.pollScheduled = true;
-    queueMicrotask(() => {
-      this.pollScheduled = false;
-      if (!this.bypassed && !this.ctx.broken && this.ctx.carrier) this.poll(NAPI_BUDGET);
-    });
+    if (this.manualPoll) return;
+    queueMicrotask(() => this.runPoll());
+  }
+
+  get pollRequested(): boolean {
+    return this.pollScheduled;
+  }
+
+  runPoll(budget = NAPI_BUDGET): number {
+    this.pollScheduled = false;
+    if (this.bypassed || this.ctx.broken || !this.ctx.carrier) return 0;
+    return this.poll(budget);
   }
 
   /** Reassembles up to `budget` packets; returns how many were delivered. see: xen-netfront.c xennet_poll */

@@ -56,6 +56,8 @@ export interface SimNetfrontOptions {
   /** Initial ring index (Linux: 0); a value near 2^32 exercises index wrap. */
   startIndex?: number;
   clock?: NetfrontClock;
+  /** 'manual': RX polls run only when poll() is called (default 'auto': right after the event, like NAPI). */
+  pollMode?: 'auto' | 'manual';
 }
 
 export interface NetfrontEvents {
@@ -146,6 +148,7 @@ export class SimNetfront {
         () => txPort.notify(), () => this.emit('wake', q));
       const rx = new NetfrontRxQueue(ctx, q, rxRing, start, clock, () => this.features.rxNotify,
         () => rxPort.notify(), (packet) => this.emit('receive', packet));
+      rx.manualPoll = options.pollMode === 'manual';
       queue = { tx, rx, txPort, rxPort, hostile: false, hostileGrants: [] };
       this.queues.push(queue);
     }
@@ -241,6 +244,16 @@ export class SimNetfront {
   /** CONFIG_MAX_SKB_FRAGS of the guest kernel (17 by default). */
   setMaxSkbFrags(frags: number): void {
     for (const q of this.queues) q.rx.maxSkbFrags = frags;
+  }
+
+  /** Whether an RX poll is due (in manual poll mode: waiting for poll()). */
+  rxPollRequested(queue = 0): boolean {
+    return this.queue(queue).rx.pollRequested;
+  }
+
+  /** Runs one RX poll (NAPI, budget 64 by default); returns the packets delivered. see: xen-netfront.c xennet_poll */
+  poll(queue = 0, budget?: number): number {
+    return this.queue(queue).rx.runPoll(budget);
   }
 
   /** Posts RX buffers now (what the refill timer and every poll do). */
