@@ -7,8 +7,8 @@ import { compileKernels, instantiateKernels, type KernelInstance } from '../../s
 import { readKernels } from '../../src/wasm/node-source.js';
 import { RxRingKernel, type RxFrameMeta } from '../../src/wasm/rx-ring.js';
 import { TxRingKernel } from '../../src/wasm/tx-ring.js';
-import type { GrantMapping } from '../../src/xen/types.js';
-import { SimEventChannels, type SimPort } from '../../src/xen/sim/event-channel.js';
+import type { EventChannelPort, GrantMapping } from '../../src/xen/types.js';
+import { SimEventChannels } from '../../src/xen/sim/event-channel.js';
 import { SimGrantTable } from '../../src/xen/sim/grant-table.js';
 import { SimNetfront, type NetfrontClock, type NetfrontPacket, type SimNetfrontOptions } from '../../src/xen/sim/netfront.js';
 import { buildFrame, pseudoRandomBytes } from '../reference/frames.js';
@@ -51,8 +51,8 @@ interface BackendQueue {
   tx: TxRingKernel;
   rx: RxRingKernel;
   maps: GrantMapping[];
-  txPort: SimPort;
-  rxPort: SimPort;
+  txPort: EventChannelPort;
+  rxPort: EventChannelPort;
   received: Received[];
   rxPending: { frame: Uint8Array; meta: RxFrameMeta }[];
   events: number;
@@ -90,7 +90,7 @@ class Backend {
     return b;
   }
 
-  private event(q: BackendQueue, port: SimPort, tx: boolean, rx: boolean): void {
+  private event(q: BackendQueue, port: EventChannelPort, tx: boolean, rx: boolean): void {
     q.events++;
     if (!this.paused) {
       if (tx) this.runTx(q);
