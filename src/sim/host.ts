@@ -1,0 +1,183 @@
+// A whole simulated Xen host in one object: xenstore, grant table, event channels, the
+// toolstack, the real backend (watcher → vifs → engine data paths) and guests whose Linux-like
+// netfronts are joined by the in-process bridge (or by TAPs, with an interface factory passed
+// in). Tests, benchmarks, the `sim` command and the browser page all build on it. No Node module.
+
+import { silentLogger, systemClock, type Clock, type Logger } from '../backend/clock.js';
+import { EngineDataPath } from '../backend/datapath.js';
+import type { FeatureOptions } from '../backend/features.js';
+import type { NetworkInterfaceFactory, VifIdentity } from '../backend/vif.js';
+import { BackendWatcher } from '../backend/watcher.js';
+import { SoftwareBridge } from '../sink/bridge.js';
+import { SimEventChannels } from '../xen/sim/event-channel.js';
+import { SimFrontendXenbus, type FrontendMode, type FrontendRingProvider } from '../xen/sim/frontend-xenbus.js';
+import { SimGrantTable } from '../xen/sim/grant-table.js';
+import { LINUX_NETFRONT_FEATURES, SimNetfront, type NetfrontFeatures } from '../xen/sim/netfront.js';
+import { SimToolstack, type SimNic } from '../xen/sim/toolstack.js';
+import { SimXenStore } from '../xen/sim/xenstore.js';
+
+export interface SimHostOptions {
+  /** The compiled kernels (compileKernels(bytes)): Node reads build/netback.wasm, a page fetches it. */
+  kernels: WebAssembly.Module;
+  /** Where vifs' frames go: default a SoftwareBridge shared by every guest. */
+  interfaces?: NetworkInterfaceFactory;
+  backendDomid?: number;
+  features?: FeatureOptions;
+  fatalSlots?: number;
+  clock?: Clock;
+  log?: Logger;
+}
+
+export interface SimGuestOptions {
+  domid: number;
+  devid?: number;
+  queues?: number;
+  split?: boolean;
+  features?: Partial<NetfrontFeatures>;
+  mode?: FrontendMode;
+  /** Extra libxl keys for the vif (mac, rate, mtu, vifname...). */
+  nic?: Partial<SimNic>;
+}
+
+export interface SimGuest {
+  readonly domid: number;
+  readonly devid: number;
+  readonly netfront: SimNetfront;
+  readonly xenbus: SimFrontendXenbus;
+  /** The backend's data path for this vif, once it has been probed. */
+  dataPath(): EngineDataPath | undefined;
+}
+
+export class SimHost {
+  readonly xs = new SimXenStore();
+  readonly channels = new SimEventChannels();
+  readonly grants: SimGrantTable;
+  readonly bridge = new SoftwareBridge();
+  readonly toolstack: SimToolstack;
+  readonly watcher: BackendWatcher;
+  readonly backendDomid: number;
+  readonly guests = new Map<number, SimGuest>();
+  /** Data paths by vif name (vif<D>.<N>). */
+  readonly dataPaths = new Map<string, EngineDataPath>();
+  private readonly interfaces: NetworkInterfaceFactory;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly names = new Set<string>();
+  private readonly maxQueues: number;
+
+  constructor(options: SimHostOptions) {
+    this.backendDomid = options.backendDomid ?? 0;
+    this.maxQueues = options.features?.maxQueues ?? 1;
+    this.clock = options.clock ?? systemClock;
+    this.log = options.log ?? silentLogger;
+    this.grants = new SimGrantTable(this.backendDomid);
+    const inner = options.interfaces ?? this.bridge.interfaces();
+    this.interfaces = {
+      create: async (name, opts) => {
+        const iface = await inner.create(name, opts);
+        this.names.add(name);
+        const close = iface.close.bind(iface);
+        return Object.assign(iface, { close: async () => { this.names.delete(name); await close(); } });
+      },
+    };
+    this.toolstack = new SimToolstack({ xs: this.xs, clock: this.clock, log: this.log, interfaceExists: (ctx) => this.names.has(ctx.vif) });
+    this.watcher = new BackendWatcher({
+      xs: this.xs,
+      backendDomid: this.backendDomid,
+      interfaces: this.interfaces,
+      features: options.features,
+      log: this.log,
+      dataPath: (vif: VifIdentity) => {
+        const path = new EngineDataPath({
+          kernels: options.kernels, grants: this.grants, events: this.channels.forDomain(this.backendDomid),
+          clock: this.clock, log: this.log, fatalSlots: options.fatalSlots,
+        }, vif);
+        this.dataPaths.set(vif.name, path);
+        return path;
+      },
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.watcher.start();
+  }
+
+  /**
+   * Creates a guest with one vif as `xl create` would, and waits until both ends are Connected
+   * and the netfront's data path has started (carrier on, RX buffers posted).
+   */
+  async addGuest(options: SimGuestOptions): Promise<SimGuest> {
+    const devid = options.devid ?? 0;
+    const queues = Math.min(options.queues ?? 1, this.maxQueues);
+    const netfrontOptions = {
+      domid: options.domid, backendDomid: this.backendDomid, grants: this.grants, channels: this.channels,
+      queues, features: options.features,
+    };
+    // Linux netfront decides split channels from the backend's feature key inside
+    // talk_to_netback, so the rings and ports are made when the xenbus side asks for them.
+    let netfront: SimNetfront | undefined;
+    const rings: FrontendRingProvider = {
+      setupQueue: (queue, split) => {
+        netfront ??= new SimNetfront({ ...netfrontOptions, split: options.split ?? split });
+        const keys = netfront.queueKeys()[queue];
+        if (keys === undefined) throw new Error(`guest ${options.domid} has no queue ${queue}`);
+        const channel = keys.eventChannel;
+        return typeof channel === 'number'
+          ? { txRingRef: keys.txRingRef, rxRingRef: keys.rxRingRef, txEventChannel: channel, rxEventChannel: channel }
+          : { txRingRef: keys.txRingRef, rxRingRef: keys.rxRingRef, txEventChannel: channel.tx, rxEventChannel: channel.rx };
+      },
+      releaseQueue: () => {},
+    };
+    const advertised = { ...LINUX_NETFRONT_FEATURES, ...options.features };
+    const omitKeys: string[] = [];
+    if (!advertised.sg) omitKeys.push('feature-sg');
+    if (!advertised.gsoTcpv4) omitKeys.push('feature-gso-tcpv4');
+    if (!advertised.gsoTcpv6) omitKeys.push('feature-gso-tcpv6');
+    if (!advertised.ipv6CsumOffload) omitKeys.push('feature-ipv6-csum-offload');
+    if (!advertised.rxNotify) omitKeys.push('feature-rx-notify');
+    const xenbus = new SimFrontendXenbus({
+      xs: this.xs, domid: options.domid, devid, mode: options.mode, rings, clock: this.clock, log: this.log,
+      maxQueues: queues, omitKeys,
+      extraKeys: advertised.noCsumOffload ? { 'feature-no-csum-offload': '1' } : {},
+    });
+    const guest: SimGuest = {
+      domid: options.domid, devid, xenbus,
+      get netfront(): SimNetfront {
+        if (netfront === undefined) throw new Error(`guest ${options.domid} has not set up its rings yet`);
+        return netfront;
+      },
+      dataPath: () => this.dataPaths.get(options.nic?.vifname ?? `vif${options.domid}.${devid}`),
+    };
+    this.guests.set(options.domid, guest);
+    await this.toolstack.attach({ domid: options.domid, devid, backendDomid: this.backendDomid, ...options.nic });
+    await xenbus.start();
+    await this.until(async () => (await this.xs.read(`${this.toolstack.backendPath({ domid: options.domid, devid, backendDomid: this.backendDomid })}/state`)) === '4',
+      `backend of guest ${options.domid} Connected`);
+    guest.netfront.start();
+    return guest;
+  }
+
+  /** Stops everything: guests closed, vifs removed, nothing left mapped or bound. */
+  async close(): Promise<void> {
+    for (const guest of this.guests.values()) {
+      await guest.xenbus.close();
+      await this.watcher.whenIdle();
+      if (guest.netfront !== undefined) guest.netfront.close();
+    }
+    await this.watcher.stop();
+    this.guests.clear();
+  }
+
+  /** Lets every queued event, microtask and xenstore watch run (the simulation is event driven). */
+  async settle(rounds = 20): Promise<void> {
+    for (let i = 0; i < rounds; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+
+  private async until(check: () => Promise<boolean>, what: string, rounds = 500): Promise<void> {
+    for (let i = 0; i < rounds; i++) {
+      if (await check()) return;
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    throw new Error(`simulated host: timed out waiting for ${what}`);
+  }
+}
