@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { kernelsFromBytes, loadKernels, type Kernels } from '../src/index.js';
 import { formatTable, type BenchRow } from './harness.js';
+import { engineBenches } from './engine.js';
 import { KERNEL_BENCHES } from './kernels.js';
 
 interface BenchOptions {
@@ -31,6 +32,12 @@ export async function runBenchmarks(options: BenchOptions): Promise<BenchRow[]> 
       }
     }
   }
+  if (options.group === undefined || options.group === 'engine') {
+    for (const r of await engineBenches(timing)) {
+      rows.push(r);
+      if (options.json) console.log(JSON.stringify(r));
+    }
+  }
   if (!options.json) console.log(formatTable(rows));
   return rows;
 }
@@ -39,6 +46,6 @@ const program = new Command('bench')
   .description('standalone benchmarks of the Wasm kernels (no Xen needed)')
   .option('--quick', 'short batches (about 10x faster, noisier)', false)
   .option('--json', 'JSON lines in the peer-bench schema instead of a table', false)
-  .option('--group <name>', 'only this group (csum_raw, csum_l4, gso, tx_parse, rx_pack, toeplitz)')
+  .option('--group <name>', 'only this group (csum_raw, csum_l4, gso, tx_parse, rx_pack, toeplitz, engine)')
   .option('--baseline <wasm>', 'also run an earlier build of the kernels, for a before/after in one run');
 await runBenchmarks(program.parse(process.argv).opts<BenchOptions>());

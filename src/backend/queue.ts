@@ -66,6 +66,8 @@ export interface QueueHostStats {
   notifies: number;
   events: number;
   spuriousEvents: number;
+  /** Milliseconds spent serving this queue (events and polls): the engine's own cost. */
+  busyMs: number;
 }
 
 const TX_ROUNDS_PER_EVENT = 8;
@@ -81,7 +83,7 @@ export class NetbackQueue {
   readonly stats: QueueHostStats = {
     txBatches: 0, txFrames: 0, txSinkDrops: 0, txSoftwareSegments: 0,
     rxBatches: 0, rxFrames: 0, rxBacklogDrops: 0, rxOffloadDrops: 0, rxSoftwareSegments: 0,
-    notifies: 0, events: 0, spuriousEvents: 0,
+    notifies: 0, events: 0, spuriousEvents: 0, busyMs: 0,
   };
   /** Set once the frontend broke a fatal rule; the queue then ignores its events. */
   fatal: FrontendFatalError | undefined;
@@ -197,17 +199,21 @@ export class NetbackQueue {
 
   /** Runs both directions now (the engine calls this after receive(), and on events). */
   poll(): void {
+    const started = performance.now();
     this.runTx();
     this.runRx();
+    this.stats.busyMs += performance.now() - started;
   }
 
   private onEvent(direction: 'tx' | 'rx' | 'both'): void {
     if (this.closed || this.fatal !== undefined) return; // a disabled queue keeps its port masked
+    const started = performance.now();
     this.stats.events++;
     const work = this.stats.txBatches + this.stats.rxBatches;
     if (direction !== 'rx') this.runTx();
     if (direction !== 'tx') this.runRx();
     if (this.stats.txBatches + this.stats.rxBatches === work) this.stats.spuriousEvents++;
+    this.stats.busyMs += performance.now() - started;
     if (this.fatal !== undefined) return;
     // late EOI: re-enable only after the work the event asked for is done (XSA-332)
     (direction === 'rx' ? this.rxPort : this.txPort).unmask();

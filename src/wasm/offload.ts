@@ -68,6 +68,9 @@ export class Offload {
   private readonly out: Readonly<Record<'flags' | 'gsoType' | 'segment' | 'gsoSize' | 'l4' | 'hdrLen' | 'swCsum', number>>;
   private readonly csumStartAt: number;
   private readonly csumFieldAt: number;
+  // Resolved once: the data path maps a header per frame.
+  private readonly vnetFromNetifKernel: (...args: number[]) => number;
+  private readonly vnetToNetifKernel: (...args: number[]) => number;
 
   constructor(instance: KernelInstance) {
     this.instance = instance;
@@ -89,6 +92,8 @@ export class Offload {
     const state = c('QUEUE_STATE_OFFSET');
     this.csumStartAt = state + c('QS_CSUM_START');
     this.csumFieldAt = state + c('QS_CSUM_FIELD');
+    this.vnetFromNetifKernel = instance.fn('vnet_from_netif');
+    this.vnetToNetifKernel = instance.fn('vnet_to_netif');
   }
 
   /** The frontendFeatures word of vnet_to_netif. */
@@ -118,12 +123,12 @@ export class Offload {
 
   /** Guest TX → TAP: writes the virtio_net_hdr at `hdr` (usually frame - vnetHeaderSize). */
   vnetFromNetif(frame: number, length: number, netifTxFlags: number, gsoType: number, gsoSize: number, hdr: number, options = 0): PacketDropError | undefined {
-    return this.result(this.instance.fn('vnet_from_netif')(frame, length, netifTxFlags, gsoType, gsoSize, hdr, options), 'vnet_from_netif');
+    return this.result(this.vnetFromNetifKernel(frame, length, netifTxFlags, gsoType, gsoSize, hdr, options), 'vnet_from_netif');
   }
 
   /** TAP → guest RX: decides flags, GSO extra or software segmentation for one frame. */
   vnetToNetif(hdr: number, frame: number, length: number, frontendFeatures: number, out: number): RxOffload | PacketDropError {
-    const drop = this.result(this.instance.fn('vnet_to_netif')(hdr, frame, length, frontendFeatures, out), 'vnet_to_netif');
+    const drop = this.result(this.vnetToNetifKernel(hdr, frame, length, frontendFeatures, out), 'vnet_to_netif');
     if (drop) return drop;
     const view = this.instance.view;
     const gsoType = view.getUint8(out + this.out.gsoType);

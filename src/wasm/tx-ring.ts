@@ -80,6 +80,9 @@ export class TxRingKernel {
   private readonly descAddress: number;
   private readonly descStride: number;
   private readonly c: (name: string) => number;
+  // Resolved once: the data path calls these per batch and reads descriptors per packet.
+  private readonly kernel: Record<'build' | 'commit' | 'packetCount' | 'opCount' | 'slots' | 'drops' | 'creditUsed' | 'creditBlocked', (...args: number[]) => number>;
+  private readonly field: Record<'data' | 'len' | 'flags' | 'gsoType' | 'gsoSize' | 'hashType' | 'hashPresent' | 'hashValue' | 'extraCount' | 'firstSlot' | 'slotCount' | 'firstOp' | 'opCount' | 'status', number>;
 
   constructor(instance: KernelInstance) {
     this.instance = instance;
@@ -88,6 +91,18 @@ export class TxRingKernel {
     this.opSize = this.c('GNTOP_SIZE');
     this.descAddress = this.c('TX_PKT_DESC_OFFSET');
     this.descStride = this.c('TX_PKT_DESC_STRIDE');
+    const fn = (name: string) => instance.fn(name);
+    this.kernel = {
+      build: fn('tx_build'), commit: fn('tx_commit'), packetCount: fn('tx_packet_count'), opCount: fn('tx_op_count'),
+      slots: fn('tx_slots_consumed'), drops: fn('tx_drops'), creditUsed: fn('tx_credit_used'), creditBlocked: fn('tx_credit_blocked'),
+    };
+    this.field = {
+      data: this.c('TXPKT_DATA'), len: this.c('TXPKT_LEN'), flags: this.c('TXPKT_FLAGS'), gsoType: this.c('TXPKT_GSO_TYPE'),
+      gsoSize: this.c('TXPKT_GSO_SIZE'), hashType: this.c('TXPKT_HASH_TYPE'), hashPresent: this.c('TXPKT_HASH_PRESENT'),
+      hashValue: this.c('TXPKT_HASH_VALUE'), extraCount: this.c('TXPKT_EXTRA_COUNT'), firstSlot: this.c('TXPKT_FIRST_SLOT'),
+      slotCount: this.c('TXPKT_SLOT_COUNT'), firstOp: this.c('TXPKT_FIRST_OP'), opCount: this.c('TXPKT_OP_COUNT'),
+      status: this.c('TXPKT_STATUS'),
+    };
   }
 
   /** At connect. Throws a FrontendFatalError (NETBACK_FATAL_RING_INCONSISTENT) to refuse the ring. */
@@ -104,21 +119,21 @@ export class TxRingKernel {
         throw new KernelUsageError('NETBACK_BAD_ARGUMENT', `tx_build: ${name} = ${value} is not a u32`);
       }
     }
-    const status = this.instance.fn('tx_build')(maxPackets, credit, fatalSlots);
+    const status = this.kernel.build(maxPackets, credit, fatalSlots);
     let fatal: FrontendFatalError | undefined;
     if (status < 0) {
       const error = this.instance.statuses.error(status, 'tx_build');
       if (!(error instanceof FrontendFatalError)) throw error;
       fatal = error;
     }
-    const get = (name: string): number => this.instance.fn(name)() >>> 0;
+    const k = this.kernel;
     return {
-      packets: get('tx_packet_count'),
-      ops: get('tx_op_count'),
-      slots: get('tx_slots_consumed'),
-      drops: get('tx_drops'),
-      creditUsed: get('tx_credit_used'),
-      creditBlocked: get('tx_credit_blocked'),
+      packets: k.packetCount() >>> 0,
+      ops: k.opCount() >>> 0,
+      slots: k.slots() >>> 0,
+      drops: k.drops() >>> 0,
+      creditUsed: k.creditUsed() >>> 0,
+      creditBlocked: k.creditBlocked() >>> 0,
       fatal,
     };
   }
@@ -146,30 +161,28 @@ export class TxRingKernel {
   /** The descriptors of the last build (statuses as of now: after commit they show copy failures). */
   packets(): TxPacket[] {
     const view = this.instance.view;
-    const count = this.instance.fn('tx_packet_count')();
+    const count = this.kernel.packetCount();
     const csumBlank = 0x1; // NETTXF_CSUM_BLANK, netif.h
     const dataValidated = 0x2; // NETTXF_DATA_VALIDATED
+    const f = this.field;
     const result: TxPacket[] = [];
     for (let i = 0; i < count; i++) {
       const d = this.descAddress + i * this.descStride;
-      const u8 = (f: string): number => view.getUint8(d + this.c(f));
-      const u16 = (f: string): number => view.getUint16(d + this.c(f), true);
-      const u32 = (f: string): number => view.getUint32(d + this.c(f), true);
-      const flags = u16('TXPKT_FLAGS');
+      const flags = view.getUint16(d + f.flags, true);
       result.push({
-        data: u32('TXPKT_DATA'),
-        length: u32('TXPKT_LEN'),
+        data: view.getUint32(d + f.data, true),
+        length: view.getUint32(d + f.len, true),
         csumBlank: (flags & csumBlank) !== 0,
         dataValidated: (flags & dataValidated) !== 0,
-        gsoType: u8('TXPKT_GSO_TYPE'),
-        gsoSize: u16('TXPKT_GSO_SIZE'),
-        hash: u8('TXPKT_HASH_PRESENT') !== 0 ? { type: u8('TXPKT_HASH_TYPE'), value: u32('TXPKT_HASH_VALUE') } : undefined,
-        extraCount: u8('TXPKT_EXTRA_COUNT'),
-        firstSlot: u16('TXPKT_FIRST_SLOT'),
-        slotCount: u16('TXPKT_SLOT_COUNT'),
-        firstOp: u16('TXPKT_FIRST_OP'),
-        opCount: u16('TXPKT_OP_COUNT'),
-        status: view.getInt32(d + this.c('TXPKT_STATUS'), true),
+        gsoType: view.getUint8(d + f.gsoType),
+        gsoSize: view.getUint16(d + f.gsoSize, true),
+        hash: view.getUint8(d + f.hashPresent) !== 0 ? { type: view.getUint8(d + f.hashType), value: view.getUint32(d + f.hashValue, true) } : undefined,
+        extraCount: view.getUint8(d + f.extraCount),
+        firstSlot: view.getUint16(d + f.firstSlot, true),
+        slotCount: view.getUint16(d + f.slotCount, true),
+        firstOp: view.getUint16(d + f.firstOp, true),
+        opCount: view.getUint16(d + f.opCount, true),
+        status: view.getInt32(d + f.status, true),
       });
     }
     return result;
@@ -181,7 +194,7 @@ export class TxRingKernel {
   }
 
   commit(): TxCommitResult {
-    const bits = this.instance.call('tx_commit');
+    const bits = this.instance.statuses.check(this.kernel.commit(), 'tx_commit');
     return { notify: (bits & 1) !== 0, morePending: (bits & 2) !== 0 };
   }
 

@@ -25,6 +25,34 @@ function bytesOf(store: PageStore): Uint8Array {
   return store.kind === 'private' ? store.bytes : store.instance.bytes.subarray(store.address, store.address + XEN_PAGE_SIZE);
 }
 
+interface OpFormat {
+  size: number; gref: number; guestOffset: number; len: number; local: number; status: number; flags: number; toGuest: number;
+}
+
+const opFormats = new WeakMap<KernelInstance, OpFormat>();
+
+/** The GNTOP_* layout, read from the kernels' exports once per instance. */
+function opFormat(k: KernelInstance): OpFormat {
+  let format = opFormats.get(k);
+  if (format === undefined) {
+    format = {
+      size: k.constant('GNTOP_SIZE'), gref: k.constant('GNTOP_GREF'), guestOffset: k.constant('GNTOP_GUEST_OFF'), len: k.constant('GNTOP_LEN'),
+      local: k.constant('GNTOP_LOCAL'), status: k.constant('GNTOP_STATUS'), flags: k.constant('GNTOP_FLAGS'), toGuest: k.constant('GNTOP_F_TO_GUEST'),
+    };
+    opFormats.set(k, format);
+  }
+  return format;
+}
+
+/** memcpy: short copies by hand (no subarray to allocate), long ones with set(). */
+function copyBytes(from: Uint8Array, fromOffset: number, to: Uint8Array, toOffset: number, length: number): void {
+  if (length <= 128) {
+    for (let i = 0; i < length; i++) to[toOffset + i] = from[fromOffset + i]!;
+  } else {
+    to.set(from.subarray(fromOffset, fromOffset + length), toOffset);
+  }
+}
+
 export interface SimGrantFaults {
   /** Fails the op at this index of the next copy call with the given status. */
   failOp?: (index: number, domid: number) => number | undefined;
@@ -95,21 +123,18 @@ export class SimGrantTable implements GrantTable {
     this.copyCalls++;
     if (this.faults.failCall?.(domid) === true) return false;
     const k = plan.instance;
-    const size = k.constant('GNTOP_SIZE');
-    const field = {
-      gref: k.constant('GNTOP_GREF'), guestOffset: k.constant('GNTOP_GUEST_OFF'), len: k.constant('GNTOP_LEN'),
-      local: k.constant('GNTOP_LOCAL'), status: k.constant('GNTOP_STATUS'), flags: k.constant('GNTOP_FLAGS'),
-    };
-    const toGuestFlag = k.constant('GNTOP_F_TO_GUEST');
+    const field = opFormat(k);
     const table = this.grants.get(domid);
+    // memory cannot grow during the call: one view for every op
+    const view = k.view;
+    const memory = k.bytes;
     for (let i = 0; i < plan.count; i++) {
-      const op = plan.opsAddress + i * size;
-      const view = k.view;
+      const op = plan.opsAddress + i * field.size;
       const gref = view.getUint32(op + field.gref, true);
       const guestOffset = view.getUint16(op + field.guestOffset, true);
       const length = view.getUint16(op + field.len, true);
       const local = view.getUint32(op + field.local, true);
-      const toGuest = (view.getUint16(op + field.flags, true) & toGuestFlag) !== 0;
+      const toGuest = (view.getUint16(op + field.flags, true) & field.toGuest) !== 0;
       const entry = table?.get(gref);
       let status: number = this.faults.failOp?.(i, domid) ?? GNTST.okay;
       if (status !== GNTST.okay) {
@@ -118,12 +143,12 @@ export class SimGrantTable implements GrantTable {
       else if (entry === undefined) status = GNTST.bad_gntref;
       else if (entry.grantee !== this.backendDomid) status = GNTST.permission_denied;
       else if (toGuest && entry.readonly) status = GNTST.permission_denied;
-      else if (guestOffset + length > XEN_PAGE_SIZE || local + length > k.memory.buffer.byteLength) status = GNTST.bad_copy_arg;
+      else if (guestOffset + length > XEN_PAGE_SIZE || local + length > memory.length) status = GNTST.bad_copy_arg;
       else {
-        const memory = k.bytes;
-        const page = bytesOf(entry.page);
-        if (toGuest) page.set(memory.subarray(local, local + length), guestOffset);
-        else memory.set(page.subarray(guestOffset, guestOffset + length), local);
+        const store = entry.page;
+        const page = store.kind === 'private' ? store.bytes : memory.subarray(store.address, store.address + XEN_PAGE_SIZE);
+        if (toGuest) copyBytes(memory, local, page, guestOffset, length);
+        else copyBytes(page, guestOffset, memory, local, length);
         this.copiedOps++;
       }
       view.setInt16(op + field.status, status, true);
