@@ -27,6 +27,8 @@ function bytesOf(store: PageStore): Uint8Array {
 
 interface OpFormat {
   size: number; gref: number; guestOffset: number; len: number; local: number; status: number; flags: number; toGuest: number;
+  /** The layout is exactly gref u32, offset u16, len u16, local u32, status s16, flags u16 (so ops read as u32 words). */
+  packed: boolean;
 }
 
 const opFormats = new WeakMap<KernelInstance, OpFormat>();
@@ -38,7 +40,10 @@ function opFormat(k: KernelInstance): OpFormat {
     format = {
       size: k.constant('GNTOP_SIZE'), gref: k.constant('GNTOP_GREF'), guestOffset: k.constant('GNTOP_GUEST_OFF'), len: k.constant('GNTOP_LEN'),
       local: k.constant('GNTOP_LOCAL'), status: k.constant('GNTOP_STATUS'), flags: k.constant('GNTOP_FLAGS'), toGuest: k.constant('GNTOP_F_TO_GUEST'),
+      packed: false,
     };
+    format.packed = format.size === 16 && format.gref === 0 && format.guestOffset === 4 && format.len === 6 && format.local === 8 &&
+      format.status === 12 && format.flags === 14;
     opFormats.set(k, format);
   }
   return format;
@@ -46,7 +51,7 @@ function opFormat(k: KernelInstance): OpFormat {
 
 /** memcpy: short copies by hand (no subarray to allocate), long ones with set(). */
 function copyBytes(from: Uint8Array, fromOffset: number, to: Uint8Array, toOffset: number, length: number): void {
-  if (length <= 128) {
+  if (length <= 64) {
     for (let i = 0; i < length; i++) to[toOffset + i] = from[fromOffset + i]!;
   } else {
     to.set(from.subarray(fromOffset, fromOffset + length), toOffset);
@@ -128,13 +133,26 @@ export class SimGrantTable implements GrantTable {
     // memory cannot grow during the call: one view for every op
     const view = k.view;
     const memory = k.bytes;
+    const words = field.packed ? new Uint32Array(memory.buffer, plan.opsAddress, plan.count * 4) : undefined;
     for (let i = 0; i < plan.count; i++) {
       const op = plan.opsAddress + i * field.size;
-      const gref = view.getUint32(op + field.gref, true);
-      const guestOffset = view.getUint16(op + field.guestOffset, true);
-      const length = view.getUint16(op + field.len, true);
-      const local = view.getUint32(op + field.local, true);
-      const toGuest = (view.getUint16(op + field.flags, true) & field.toGuest) !== 0;
+      let gref: number, guestOffset: number, length: number, local: number, flags: number;
+      if (words !== undefined) {
+        // the 16-byte layout of defs.ts read as four u32 words (checked once in opFormat)
+        const w = i * 4;
+        gref = words[w]!;
+        guestOffset = words[w + 1]! & 0xffff;
+        length = words[w + 1]! >>> 16;
+        local = words[w + 2]!;
+        flags = words[w + 3]! >>> 16;
+      } else {
+        gref = view.getUint32(op + field.gref, true);
+        guestOffset = view.getUint16(op + field.guestOffset, true);
+        length = view.getUint16(op + field.len, true);
+        local = view.getUint32(op + field.local, true);
+        flags = view.getUint16(op + field.flags, true);
+      }
+      const toGuest = (flags & field.toGuest) !== 0;
       const entry = table?.get(gref);
       let status: number = this.faults.failOp?.(i, domid) ?? GNTST.okay;
       if (status !== GNTST.okay) {
