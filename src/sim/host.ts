@@ -24,6 +24,9 @@ export interface SimHostOptions {
   backendDomid?: number;
   features?: FeatureOptions;
   fatalSlots?: number;
+  /** rx_drain_timeout_msecs / rx_stall_timeout_msecs for every vif (defaults 10000 / 60000). */
+  rxDrainTimeoutMs?: number;
+  rxStallTimeoutMs?: number;
   clock?: Clock;
   log?: Logger;
 }
@@ -35,6 +38,8 @@ export interface SimGuestOptions {
   split?: boolean;
   features?: Partial<NetfrontFeatures>;
   mode?: FrontendMode;
+  /** 'manual': the guest's RX polls (consuming responses, refilling buffers) run only on netfront.poll(). */
+  pollMode?: 'auto' | 'manual';
   /** Extra libxl keys for the vif (mac, rate, mtu, vifname...). */
   nic?: Partial<SimNic>;
 }
@@ -91,6 +96,7 @@ export class SimHost {
         const path = new EngineDataPath({
           kernels: options.kernels, grants: this.grants, events: this.channels.forDomain(this.backendDomid),
           clock: this.clock, log: this.log, fatalSlots: options.fatalSlots,
+          rxDrainTimeoutMs: options.rxDrainTimeoutMs, rxStallTimeoutMs: options.rxStallTimeoutMs,
         }, vif);
         this.dataPaths.set(vif.name, path);
         return path;
@@ -111,7 +117,7 @@ export class SimHost {
     const queues = Math.min(options.queues ?? 1, this.maxQueues);
     const netfrontOptions = {
       domid: options.domid, backendDomid: this.backendDomid, grants: this.grants, channels: this.channels,
-      queues, features: options.features,
+      queues, features: options.features, pollMode: options.pollMode,
     };
     // Linux netfront decides split channels from the backend's feature key inside
     // talk_to_netback, so the rings and ports are made when the xenbus side asks for them.
