@@ -40,6 +40,8 @@ export interface SimGuestOptions {
   mode?: FrontendMode;
   /** 'manual': the guest's RX polls (consuming responses, refilling buffers) run only on netfront.poll(). */
   pollMode?: 'auto' | 'manual';
+  /** Extra frontend nodes written with the others (e.g. request-multicast-control). */
+  frontendKeys?: Record<string, string>;
   /** Extra libxl keys for the vif (mac, rate, mtu, vifname...). */
   nic?: Partial<SimNic>;
 }
@@ -144,7 +146,7 @@ export class SimHost {
     const xenbus = new SimFrontendXenbus({
       xs: this.xs, domid: options.domid, devid, mode: options.mode, rings, clock: this.clock, log: this.log,
       maxQueues: queues, omitKeys,
-      extraKeys: advertised.noCsumOffload ? { 'feature-no-csum-offload': '1' } : {},
+      extraKeys: { ...(advertised.noCsumOffload ? { 'feature-no-csum-offload': '1' } : {}), ...options.frontendKeys },
     });
     const guest: SimGuest = {
       domid: options.domid, devid, xenbus,
@@ -161,6 +163,25 @@ export class SimHost {
       `backend of guest ${options.domid} Connected`);
     guest.netfront.start();
     return guest;
+  }
+
+  /**
+   * Removes a guest's vif as the guest's shutdown and `xl network-detach` would: the frontend
+   * closes, its netfront releases rings and grants, the toolstack removes both directories and
+   * the backend lets the vif go.
+   */
+  async removeGuest(domid: number): Promise<void> {
+    const guest = this.guests.get(domid);
+    if (guest === undefined) return;
+    await guest.xenbus.close();
+    await this.watcher.whenIdle();
+    guest.netfront.close();
+    await guest.xenbus.stop();
+    await this.toolstack.detach(domid, guest.devid, this.backendDomid);
+    await this.watcher.whenIdle();
+    this.guests.delete(domid);
+    const name = [...this.dataPaths.entries()].find(([, path]) => path === guest.dataPath())?.[0];
+    if (name !== undefined) this.dataPaths.delete(name);
   }
 
   /** Stops everything: guests closed, vifs removed, nothing left mapped or bound. */
