@@ -273,6 +273,15 @@ static napi_value tap_set_persist(napi_env env, napi_callback_info info) {
   return tap_ioctl_int(env, info, TUNSETPERSIST, "ioctl TUNSETPERSIST", false, 1.0);
 }
 
+// tapSetCarrier(fd, 0|1): TUNSETCARRIER (Linux >= 5.0) takes an int by pointer; the vif's carrier
+// goes off while the guest's RX is stalled, as netback's netif_carrier_off does.
+#ifndef TUNSETCARRIER
+#define TUNSETCARRIER _IOW('T', 226, int)
+#endif
+static napi_value tap_set_carrier(napi_env env, napi_callback_info info) {
+  return tap_ioctl_int(env, info, TUNSETCARRIER, "ioctl TUNSETCARRIER", true, 1.0);
+}
+
 // SIOC* interface ioctls need some socket of the current network namespace.
 static int control_socket(void) {
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -670,6 +679,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     { "tapSetVnetHdrSize", NULL, tap_set_vnet_hdr_size, NULL, NULL, NULL, napi_enumerable, NULL },
     { "tapSetOffload", NULL, tap_set_offload, NULL, NULL, NULL, napi_enumerable, NULL },
     { "tapSetPersist", NULL, tap_set_persist, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "tapSetCarrier", NULL, tap_set_carrier, NULL, NULL, NULL, napi_enumerable, NULL },
     { "ifSetMtu", NULL, if_set_mtu, NULL, NULL, NULL, napi_enumerable, NULL },
     { "ifGetMtu", NULL, if_get_mtu, NULL, NULL, NULL, napi_enumerable, NULL },
     { "ifGetFlags", NULL, if_get_flags, NULL, NULL, NULL, napi_enumerable, NULL },

@@ -10,7 +10,7 @@ import type { EventChannels, GrantTable } from '../xen/types.js';
 import { systemClock, silentLogger, type Clock, type Logger } from './clock.js';
 import type { FrontendConfig, RateLimit } from './frontend-config.js';
 import { NetbackQueue } from './queue.js';
-import type { PacketSink } from './sink.js';
+import { VNET_HDR_LEN, type PacketSink } from './sink.js';
 import type { NetworkInterface, VifDataPath, VifIdentity } from './vif.js';
 
 /** A network interface frames can cross: what the data path transmits into and receives from. */
@@ -18,6 +18,12 @@ export interface PacketPort extends NetworkInterface {
   readonly sink: PacketSink;
   /** Where the port delivers frames for the guest (virtio_net_hdr + frame); undefined detaches. */
   setReceiver(receiver: PacketReceiver | undefined): void;
+  /**
+   * The vif's carrier (netif_carrier_on/off): off while the vif is not connected or a queue's
+   * guest RX is stalled. A port that can show it does (a TAP: TUNSETCARRIER); the data path drops
+   * frames for the guest while it is off either way, as the host stack would.
+   */
+  setCarrier?(on: boolean): void;
 }
 
 export interface PacketReceiver {
@@ -36,6 +42,19 @@ export interface EngineContext {
   readonly log?: Logger;
   /** fatal_skb_slots (default 20). */
   readonly fatalSlots?: number;
+  /** rx_drain_timeout_msecs (default 10000; 30 for a frontend without feature-rx-notify). */
+  readonly rxDrainTimeoutMs?: number;
+  /** rx_stall_timeout_msecs (default 60000; 0 disables; always off without feature-rx-notify). */
+  readonly rxStallTimeoutMs?: number;
+}
+
+/** Vif-level drops, before a frame reaches a queue. see: interface.c xenvif_start_xmit */
+export interface DataPathStats {
+  /** Multicast frames whose destination the frontend did not subscribe (multicast control on). */
+  rxMulticastDrops: number;
+  /** Frames for the guest while the carrier was off (stalled or not connected). */
+  rxCarrierDrops: number;
+  carrierChanges: number;
 }
 
 export class DataPathError extends NetbackError {}
@@ -48,10 +67,14 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
   rate: RateLimit = { unlimited: true };
   multicastControl = false;
   xdpHeadroom = 0;
+  readonly stats: DataPathStats = { rxMulticastDrops: 0, rxCarrierDrops: 0, carrierChanges: 0 };
 
   private readonly context: EngineContext;
   private readonly port: PacketPort;
   private wakeScheduled = false;
+  private carrierOn = false;
+  /** Queues whose guest RX is stalled; the carrier is off while any is. see: interface.c vif->stalled_queues */
+  private stalledQueues = 0;
 
   constructor(context: EngineContext, identity: VifIdentity) {
     this.context = context;
@@ -67,6 +90,7 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
     const { kernels, grants, events } = this.context;
     const features = config.features;
     this.disabled = undefined;
+    this.stalledQueues = 0;
     this.rate = config.rate;
     this.multicastControl = config.multicastControl;
     this.xdpHeadroom = config.xdpHeadroom;
@@ -83,8 +107,13 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
             sg: features.sg, rxNotify: features.rxNotify,
           },
           fatalSlots: this.context.fatalSlots ?? 20,
-          now: () => (this.context.clock ?? systemClock).now(),
+          clock: this.context.clock ?? systemClock,
+          rate: config.rate,
+          // see: xenbus.c read_xenbus_vif_flags (no feature-rx-notify: poll every 30 ms, no stall detection)
+          rxDrainTimeoutMs: features.rxNotify ? this.context.rxDrainTimeoutMs ?? 10000 : 30,
+          rxStallTimeoutMs: features.rxNotify ? this.context.rxStallTimeoutMs ?? 60000 : 0,
           onFatal: (error) => this.disable(error),
+          onRxStall: (stalled) => this.queueStalled(stalled),
         }, {
           txRingRef: ring.txRingRef,
           rxRingRef: ring.rxRingRef,
@@ -96,17 +125,21 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
       throw error;
     }
     this.port.setReceiver(this);
+    this.setCarrier(true);
     // Requests may already be waiting (a reconnect with a live ring): look once.
     for (const queue of this.queues) queue.poll();
   }
 
   async disconnect(): Promise<void> {
     this.port.setReceiver(undefined);
+    this.setCarrier(false);
     this.closeQueues();
   }
 
+  /** see: xenbus.c xen_net_rate_changed */
   setRate(rate: RateLimit): void {
     this.rate = rate;
+    for (const queue of this.queues) queue.setRate(rate);
   }
 
   setMulticastControl(enabled: boolean): void {
@@ -117,8 +150,22 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
     this.xdpHeadroom = headroom;
   }
 
+  /** The carrier as the host side sees it. */
+  get carrier(): boolean {
+    return this.carrierOn;
+  }
+
   receive(frame: Uint8Array): boolean {
     if (this.disabled !== undefined || this.queues.length === 0) return false;
+    if (!this.carrierOn) {
+      this.stats.rxCarrierDrops++;
+      return false;
+    }
+    // see: interface.c xenvif_start_xmit (PACKET_MULTICAST: group bit set, not broadcast)
+    if (this.multicastControl && isMulticast(frame) && !this.mcastMatch(frame.subarray(VNET_HDR_LEN, VNET_HDR_LEN + 6))) {
+      this.stats.rxMulticastDrops++;
+      return false;
+    }
     const queue = this.queues[this.queues.length === 1 ? 0 : flowQueue(frame, this.queues.length)]!;
     return queue.receive(frame);
   }
@@ -133,9 +180,9 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
     });
   }
 
-  /** Sum of every queue's counters, by name. */
+  /** Sum of every queue's counters, by name, and the vif's own. */
   counters(): Record<string, number> {
-    const total: Record<string, number> = {};
+    const total: Record<string, number> = { ...this.stats };
     for (const queue of this.queues) {
       for (const [name, value] of Object.entries(queue.counters())) total[name] = (total[name] ?? 0) + value;
     }
@@ -146,15 +193,53 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
     if (this.disabled !== undefined) return;
     this.disabled = error;
     for (const queue of this.queues) queue.fatal ??= error;
+    this.setCarrier(false); // see: rx.c xenvif_kthread_guest_rx (vif->disabled → xenvif_carrier_off)
     (this.context.log ?? silentLogger)('error', `${this.identity.name}: frontend disabled: ${error.code}`, {
       domid: this.identity.frontendDomid, devid: this.identity.devid, vif: this.identity.name, 'err.code': error.code,
     });
+  }
+
+  /**
+   * Linux keeps one list per vif, edited by MCAST extras on any queue; here each queue's kernels
+   * keep the extras that came on that queue, so a MAC passes if any queue's list holds it.
+   * see: netback.c xenvif_mcast_match
+   */
+  private mcastMatch(mac: Uint8Array): boolean {
+    return this.queues.some((queue) => queue.mcastContains(mac));
+  }
+
+  // see: rx.c xenvif_queue_carrier_off, xenvif_queue_carrier_on
+  private queueStalled(stalled: boolean): void {
+    const log = this.context.log ?? silentLogger;
+    const fields = { domid: this.identity.frontendDomid, devid: this.identity.devid, vif: this.identity.name };
+    if (stalled) {
+      if (this.stalledQueues++ === 0) {
+        log('info', `${this.identity.name}: Guest Rx stalled`, fields);
+        this.setCarrier(false);
+      }
+    } else if (this.stalledQueues > 0 && --this.stalledQueues === 0) {
+      log('info', `${this.identity.name}: Guest Rx ready`, fields);
+      this.setCarrier(true);
+    }
+  }
+
+  private setCarrier(on: boolean): void {
+    if (this.carrierOn === on) return;
+    this.carrierOn = on;
+    this.stats.carrierChanges++;
+    this.port.setCarrier?.(on);
   }
 
   private closeQueues(): void {
     for (const queue of this.queues) queue.close();
     this.queues = [];
   }
+}
+
+function isMulticast(frame: Uint8Array): boolean {
+  if (frame.length < VNET_HDR_LEN + 14 || (frame[VNET_HDR_LEN]! & 1) === 0) return false;
+  for (let i = 0; i < 6; i++) if (frame[VNET_HDR_LEN + i] !== 0xff) return true;
+  return false;
 }
 
 /**

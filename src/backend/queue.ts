@@ -13,6 +13,9 @@ import { RxRingKernel, type RxChecksum } from '../wasm/rx-ring.js';
 import { Segmenter } from '../wasm/segment.js';
 import { TxRingKernel, type TxPacket } from '../wasm/tx-ring.js';
 import type { EventChannelPort, EventChannels, GrantMapping, GrantTable } from '../xen/types.js';
+import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import { CreditLimiter } from './credit.js';
+import type { RateLimit } from './frontend-config.js';
 import { RxBacklog } from './rx-backlog.js';
 import { VNET_HDR_LEN, type PacketSink } from './sink.js';
 
@@ -48,8 +51,18 @@ export interface QueueOptions {
   /** Packets per TX batch, Linux's NAPI weight (default 64). */
   txBatch?: number;
   now?: () => number;
+  /** Timers (credit window, RX drain/stall) and, when `now` is absent, the time. Default systemClock. */
+  clock?: Clock;
+  /** The backend `rate` at connect (default unlimited); setRate() changes it live. */
+  rate?: RateLimit;
+  /** Queued RX frames older than this are dropped (rx_drain_timeout_msecs; 30 without feature-rx-notify). Default 10000. */
+  rxDrainTimeoutMs?: number;
+  /** Guest RX stall detection (rx_stall_timeout_msecs); 0 disables it (no feature-rx-notify). Default 60000. */
+  rxStallTimeoutMs?: number;
   /** The frontend broke a fatal rule: the queue stopped and the vif should be disabled. */
   onFatal?: (error: FrontendFatalError) => void;
+  /** The queue's RX stalled (true: "Guest Rx stalled") or became ready again (false). */
+  onRxStall?: (stalled: boolean) => void;
 }
 
 /** Engine-side counters (the kernels keep their own in Wasm memory). */
@@ -63,6 +76,12 @@ export interface QueueHostStats {
   rxBacklogDrops: number;
   rxOffloadDrops: number;
   rxSoftwareSegments: number;
+  /** Backlog frames dropped by the drain timeout. see: rx.c xenvif_rx_queue_drop_expired */
+  rxExpired: number;
+  /** Times this queue's RX was declared stalled. */
+  rxStalls: number;
+  /** Times TX parked for lack of credit until the window edge. */
+  txCreditParks: number;
   notifies: number;
   events: number;
   spuriousEvents: number;
@@ -83,6 +102,7 @@ export class NetbackQueue {
   readonly stats: QueueHostStats = {
     txBatches: 0, txFrames: 0, txSinkDrops: 0, txSoftwareSegments: 0,
     rxBatches: 0, rxFrames: 0, rxBacklogDrops: 0, rxOffloadDrops: 0, rxSoftwareSegments: 0,
+    rxExpired: 0, rxStalls: 0, txCreditParks: 0,
     notifies: 0, events: 0, spuriousEvents: 0, busyMs: 0,
   };
   /** Set once the frontend broke a fatal rule; the queue then ignores its events. */
@@ -105,6 +125,16 @@ export class NetbackQueue {
   /** Backlog entries packed into the current RX batch, released after its commit. */
   private rxPacked = 0;
   private closed = false;
+  private readonly clock: Clock;
+  private readonly credit: CreditLimiter;
+  private readonly rxDrainMs: number;
+  private readonly rxStallMs: number;
+  /** When a frame last went to the guest (or stall detection was reset). see: rx.c last_rx_time */
+  private lastRxTime: number;
+  private rxStalled = false;
+  /** One timer for the head's drain deadline and the stall deadline, whichever is first. */
+  private rxTimer: TimerHandle | undefined;
+  private rxTimerDue = Infinity;
 
   private constructor(options: QueueOptions) {
     this.options = options;
@@ -119,6 +149,12 @@ export class NetbackQueue {
     this.featureBits = this.offload.features({ csumV4: f.csumV4, csumV6: f.csumV6, gsoV4: f.gsoV4, gsoV6: f.gsoV6, sg: f.sg });
     this.noTapChecksum = options.sink.offloads.csum ? 0 : this.offload.optionNoTapChecksum;
     this.offloadOut = this.instance.constant('QUEUE_STATE_OFFSET') + this.instance.constant('QS_VNET_OUT');
+    const clock = options.clock ?? systemClock;
+    this.clock = options.now === undefined ? clock : { now: options.now, setTimeout: clock.setTimeout, clearTimeout: clock.clearTimeout };
+    this.credit = new CreditLimiter(this.clock, options.rate ?? { unlimited: true }, () => this.runTx());
+    this.rxDrainMs = options.rxDrainTimeoutMs ?? 10000;
+    this.rxStallMs = options.rxStallTimeoutMs ?? 60000;
+    this.lastRxTime = this.clock.now();
   }
 
   /**
@@ -160,6 +196,8 @@ export class NetbackQueue {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.credit.close();
+    this.clearRxTimer();
     for (const port of this.ports) port.close();
     for (const mapping of this.mappings) mapping.unmap();
     this.ports.length = 0;
@@ -183,7 +221,7 @@ export class NetbackQueue {
    */
   receive(bytes: Uint8Array): boolean {
     if (this.closed || this.fatal !== undefined || bytes.length <= VNET_HDR_LEN) return false;
-    const entry = this.backlog.reserve(bytes.length - VNET_HDR_LEN, this.options.now?.() ?? 0);
+    const entry = this.backlog.reserve(bytes.length - VNET_HDR_LEN, this.clock.now());
     if (entry === undefined) {
       this.stats.rxBacklogDrops++;
       return false;
@@ -195,6 +233,36 @@ export class NetbackQueue {
   /** Frames waiting for the guest's RX buffers. */
   get backlogLength(): number {
     return this.backlog.length;
+  }
+
+  /** Frame bytes waiting in the backlog (capped at 512 KiB). */
+  get backlogBytes(): number {
+    return this.backlog.queuedBytes;
+  }
+
+  /** Whether this queue's RX is stalled (the frontend posted too few slots for too long). */
+  get stalled(): boolean {
+    return this.rxStalled;
+  }
+
+  /** Bytes of TX credit left in this window (Infinity when unlimited). */
+  get txCredit(): number {
+    return this.credit.remaining;
+  }
+
+  /** Whether TX waits for the credit window edge. */
+  get txParked(): boolean {
+    return this.credit.parked;
+  }
+
+  /** Live re-rate (the backend `rate` watch). */
+  setRate(rate: RateLimit): void {
+    this.credit.setRate(rate);
+  }
+
+  /** Whether a MAC is in the multicast list the frontend built with MCAST_ADD/DEL extras on this queue. */
+  mcastContains(mac: Uint8Array): boolean {
+    return this.tx.mcastContains(mac);
   }
 
   /** Runs both directions now (the engine calls this after receive(), and on events). */
@@ -222,7 +290,10 @@ export class NetbackQueue {
   private runTx(): void {
     const { grants, frontendDomid } = this.options;
     for (let round = 0; round < TX_ROUNDS_PER_EVENT && this.fatal === undefined && !this.closed; round++) {
-      const built = this.tx.build({ maxPackets: this.options.txBatch ?? 64, fatalSlots: this.options.fatalSlots ?? 20 });
+      // parked: the head packet exceeds the credit until the window-edge timer resumes us
+      if (this.credit.parked) return;
+      const built = this.tx.build({ maxPackets: this.options.txBatch ?? 64, fatalSlots: this.options.fatalSlots ?? 20, credit: this.credit.buildCredit() });
+      this.credit.debit(built.creditUsed);
       if (built.ops > 0) grants.copy(frontendDomid, { instance: this.instance, opsAddress: this.tx.opsAddress, count: built.ops });
       const committed = this.tx.commit();
       if (built.slots > 0) this.stats.txBatches++;
@@ -232,8 +303,17 @@ export class NetbackQueue {
       }
       if (built.fatal !== undefined) {
         this.fatal = built.fatal;
+        this.stopTimers();
         this.options.onFatal?.(built.fatal);
         return;
+      }
+      if (built.creditBlocked > 0) {
+        // see: netback.c xenvif_tx_build_gops (credit-based scheduling)
+        if (this.credit.exceeded(built.creditBlocked)) {
+          if (this.credit.parked) this.stats.txCreditParks++;
+          return;
+        }
+        continue; // a new window began: the head fits now
       }
       if (!committed.morePending) return;
     }
@@ -279,6 +359,82 @@ export class NetbackQueue {
 
   private runRx(): void {
     if (this.fatal !== undefined || this.closed) return;
+    const delivered = this.stats.rxFrames;
+    this.packRx();
+    const now = this.clock.now();
+    if (this.stats.rxFrames !== delivered) this.lastRxTime = now; // see: rx.c xenvif_rx_skb
+    this.rxHousekeeping(now);
+  }
+
+  /**
+   * After each RX pass, as Linux's guest-RX thread does after xenvif_rx_action: stall / ready
+   * detection, then the drain of frames queued too long, then the timer for the next deadline.
+   * see: rx.c xenvif_kthread_guest_rx, xenvif_rx_queue_stalled, xenvif_rx_queue_ready, xenvif_rx_queue_drop_expired
+   */
+  private rxHousekeeping(now: number): void {
+    if (this.fatal !== undefined || this.closed) return;
+    this.checkStall(now);
+    let expired = 0;
+    for (let head = this.backlog.at(0); head !== undefined && now >= head.queuedAt + this.rxDrainMs; head = this.backlog.at(0)) {
+      this.backlog.shift();
+      expired++;
+    }
+    this.stats.rxExpired += expired;
+    if (expired > 0) this.checkStall(now); // Linux's next wait sees the queue ready at once
+    this.armRxTimer(now);
+  }
+
+  /**
+   * packRx packs whatever fits, so a frame left at the head means the frontend posted fewer
+   * slots than it needs (Linux: req_prod - req_cons < rx_slots_needed). An empty backlog needs
+   * no slots: never stalled, and ready if it was.
+   */
+  private checkStall(now: number): void {
+    if (this.rxStallMs === 0) return;
+    const headWaits = this.backlog.length > 0;
+    if (!this.rxStalled && headWaits && now > this.lastRxTime + this.rxStallMs) {
+      this.rxStalled = true;
+      this.stats.rxStalls++;
+      this.options.onRxStall?.(true);
+    } else if (this.rxStalled && !headWaits) {
+      this.rxStalled = false;
+      this.lastRxTime = now; // see: rx.c xenvif_queue_carrier_on (reset stall detection)
+      this.options.onRxStall?.(false);
+    }
+  }
+
+  /**
+   * Arms the timer for the earliest deadline: the head's drain expiry, or the stall instant
+   * (strictly after last_rx_time + timeout, as time_after). An armed timer that falls due
+   * earlier is kept; firing early only re-arms, so a busy queue does not churn timers.
+   */
+  private armRxTimer(now: number): void {
+    const head = this.backlog.at(0);
+    if (head === undefined) return;
+    let due = head.queuedAt + this.rxDrainMs;
+    if (this.rxStallMs > 0 && !this.rxStalled) due = Math.min(due, this.lastRxTime + this.rxStallMs + 1);
+    if (this.rxTimer !== undefined && this.rxTimerDue <= due) return;
+    this.clearRxTimer();
+    this.rxTimerDue = due;
+    this.rxTimer = this.clock.setTimeout(() => {
+      this.rxTimer = undefined;
+      this.rxTimerDue = Infinity;
+      this.runRx();
+    }, Math.max(0, due - now));
+  }
+
+  private clearRxTimer(): void {
+    if (this.rxTimer !== undefined) this.clock.clearTimeout(this.rxTimer);
+    this.rxTimer = undefined;
+    this.rxTimerDue = Infinity;
+  }
+
+  private stopTimers(): void {
+    this.credit.close();
+    this.clearRxTimer();
+  }
+
+  private packRx(): void {
     for (;;) {
       if (this.rxPacked >= RX_BATCH) this.flushRx();
       const entry = this.backlog.at(this.rxPacked);

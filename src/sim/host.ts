@@ -24,6 +24,9 @@ export interface SimHostOptions {
   backendDomid?: number;
   features?: FeatureOptions;
   fatalSlots?: number;
+  /** rx_drain_timeout_msecs / rx_stall_timeout_msecs for every vif (defaults 10000 / 60000). */
+  rxDrainTimeoutMs?: number;
+  rxStallTimeoutMs?: number;
   clock?: Clock;
   log?: Logger;
 }
@@ -35,6 +38,10 @@ export interface SimGuestOptions {
   split?: boolean;
   features?: Partial<NetfrontFeatures>;
   mode?: FrontendMode;
+  /** 'manual': the guest's RX polls (consuming responses, refilling buffers) run only on netfront.poll(). */
+  pollMode?: 'auto' | 'manual';
+  /** Extra frontend nodes written with the others (e.g. request-multicast-control). */
+  frontendKeys?: Record<string, string>;
   /** Extra libxl keys for the vif (mac, rate, mtu, vifname...). */
   nic?: Partial<SimNic>;
 }
@@ -91,6 +98,7 @@ export class SimHost {
         const path = new EngineDataPath({
           kernels: options.kernels, grants: this.grants, events: this.channels.forDomain(this.backendDomid),
           clock: this.clock, log: this.log, fatalSlots: options.fatalSlots,
+          rxDrainTimeoutMs: options.rxDrainTimeoutMs, rxStallTimeoutMs: options.rxStallTimeoutMs,
         }, vif);
         this.dataPaths.set(vif.name, path);
         return path;
@@ -111,7 +119,7 @@ export class SimHost {
     const queues = Math.min(options.queues ?? 1, this.maxQueues);
     const netfrontOptions = {
       domid: options.domid, backendDomid: this.backendDomid, grants: this.grants, channels: this.channels,
-      queues, features: options.features,
+      queues, features: options.features, pollMode: options.pollMode,
     };
     // Linux netfront decides split channels from the backend's feature key inside
     // talk_to_netback, so the rings and ports are made when the xenbus side asks for them.
@@ -138,7 +146,7 @@ export class SimHost {
     const xenbus = new SimFrontendXenbus({
       xs: this.xs, domid: options.domid, devid, mode: options.mode, rings, clock: this.clock, log: this.log,
       maxQueues: queues, omitKeys,
-      extraKeys: advertised.noCsumOffload ? { 'feature-no-csum-offload': '1' } : {},
+      extraKeys: { ...(advertised.noCsumOffload ? { 'feature-no-csum-offload': '1' } : {}), ...options.frontendKeys },
     });
     const guest: SimGuest = {
       domid: options.domid, devid, xenbus,
@@ -155,6 +163,25 @@ export class SimHost {
       `backend of guest ${options.domid} Connected`);
     guest.netfront.start();
     return guest;
+  }
+
+  /**
+   * Removes a guest's vif as the guest's shutdown and `xl network-detach` would: the frontend
+   * closes, its netfront releases rings and grants, the toolstack removes both directories and
+   * the backend lets the vif go.
+   */
+  async removeGuest(domid: number): Promise<void> {
+    const guest = this.guests.get(domid);
+    if (guest === undefined) return;
+    await guest.xenbus.close();
+    await this.watcher.whenIdle();
+    guest.netfront.close();
+    await guest.xenbus.stop();
+    await this.toolstack.detach(domid, guest.devid, this.backendDomid);
+    await this.watcher.whenIdle();
+    this.guests.delete(domid);
+    const name = [...this.dataPaths.entries()].find(([, path]) => path === guest.dataPath())?.[0];
+    if (name !== undefined) this.dataPaths.delete(name);
   }
 
   /** Stops everything: guests closed, vifs removed, nothing left mapped or bound. */

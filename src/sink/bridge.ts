@@ -53,7 +53,8 @@ export class SoftwareBridge {
 
   /** @internal */
   forward(from: BridgePort, bytes: Uint8Array, offset: number, length: number): boolean {
-    if (length < VNET_HDR_LEN + 14) {
+    // a port without carrier is disabled: it neither sends nor receives (br_port_carrier_check)
+    if (length < VNET_HDR_LEN + 14 || !from.carrier) {
       this.stats.dropped++;
       return false;
     }
@@ -64,11 +65,15 @@ export class SoftwareBridge {
     const target = (frame[VNET_HDR_LEN]! & 1) === 0 ? this.learned.get(destination) : undefined;
     if (target !== undefined) {
       if (target === from) return true; // a frame for its own segment goes nowhere
+      if (!target.carrier) {
+        this.stats.dropped++;
+        return false;
+      }
       this.stats.forwarded++;
       return target.deliver(frame.slice());
     }
     this.stats.flooded++;
-    for (const port of this.ports) if (port !== from) port.deliver(frame.slice());
+    for (const port of this.ports) if (port !== from && port.carrier) port.deliver(frame.slice());
     return true;
   }
 
@@ -94,6 +99,8 @@ export class BridgePort implements PacketPort {
   readonly sink = this;
   delivered = 0;
   dropped = 0;
+  /** Link state: the vif's data path turns it off while the guest is not receiving. */
+  carrier = true;
   private receiver: PacketReceiver | undefined;
 
   /** @internal */
@@ -101,6 +108,10 @@ export class BridgePort implements PacketPort {
 
   setReceiver(receiver: PacketReceiver | undefined): void {
     this.receiver = receiver;
+  }
+
+  setCarrier(on: boolean): void {
+    this.carrier = on;
   }
 
   transmit(bytes: Uint8Array, offset: number, length: number): boolean {

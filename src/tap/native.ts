@@ -20,6 +20,8 @@ export interface NativeAddon {
   tapSetVnetHdrSize(fd: number, bytes: number): void;
   tapSetOffload(fd: number, tunFlags: number): void;
   tapSetPersist(fd: number, persist: 0 | 1): void;
+  /** TUNSETCARRIER; absent from an addon built before it was added. */
+  tapSetCarrier?(fd: number, on: 0 | 1): void;
   ifSetMtu(name: string, mtu: number): void;
   ifGetMtu(name: string): number;
   ifGetFlags(name: string): number;

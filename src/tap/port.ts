@@ -19,13 +19,15 @@ export interface TapPortStats {
   rxFrames: number;
   rxDropped: number;
   readErrors: number;
+  /** TUNSETCARRIER failed or is not in the addon: the link state did not follow the vif's carrier. */
+  carrierErrors: number;
 }
 
 export class TapPort implements PacketPort {
   readonly name: string;
   readonly sink = this;
   readonly offloads: SinkOffloads;
-  readonly stats: TapPortStats = { txFrames: 0, txDropped: 0, rxFrames: 0, rxDropped: 0, readErrors: 0 };
+  readonly stats: TapPortStats = { txFrames: 0, txDropped: 0, rxFrames: 0, rxDropped: 0, readErrors: 0, carrierErrors: 0 };
   private readonly tap: TapDevice;
   private readonly buffer = new Uint8Array(MAX_FRAME);
   private receiver: PacketReceiver | undefined;
@@ -60,6 +62,20 @@ export class TapPort implements PacketPort {
   setReceiver(receiver: PacketReceiver | undefined): void {
     this.receiver = receiver;
     this.tap.onReadable(receiver === undefined ? null : () => this.drain());
+  }
+
+  /**
+   * Shows the vif's carrier on the TAP link, so the host stack (and a bridge) stop sending to a
+   * stalled guest. The data path drops frames for the guest while the carrier is off anyway, so a
+   * kernel without TUNSETCARRIER (< 5.0) only loses the visible link state.
+   */
+  setCarrier(on: boolean): void {
+    try {
+      if (!this.tap.setCarrier(on)) this.stats.carrierErrors++;
+    } catch (error) {
+      if (!(error instanceof SyscallError)) throw error;
+      this.stats.carrierErrors++;
+    }
   }
 
   setUp(up: boolean): void {

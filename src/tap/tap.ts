@@ -168,6 +168,14 @@ export class TapDevice {
     });
   }
 
+  /** The link's carrier (TUNSETCARRIER); false when the addon predates it (nothing changed). */
+  setCarrier(on: boolean): boolean {
+    this.assertOpen();
+    if (this.addon.tapSetCarrier === undefined) return false;
+    this.addon.tapSetCarrier(this.fd, on ? 1 : 0);
+    return true;
+  }
+
   setUp(up: boolean): void {
     this.assertOpen();
     this.addon.ifSetUp(this.name, up);

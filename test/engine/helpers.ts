@@ -1,0 +1,52 @@
+// Shared pieces of the engine tests: a SimHost on a manual clock, frame addressing, collectors.
+import { compileKernels, readKernels } from '../../src/index.js';
+import { SimHost, type SimHostOptions } from '../../src/sim/host.js';
+import { ManualClock } from '../../src/xen/sim/clock.js';
+import type { NetfrontPacket } from '../../src/xen/sim/netfront.js';
+import { buildFrame } from '../reference/frames.js';
+
+let compiled: WebAssembly.Module | undefined;
+
+export async function kernels(): Promise<WebAssembly.Module> {
+  compiled ??= await compileKernels(await readKernels());
+  return compiled;
+}
+
+export async function manualHost(options: Partial<SimHostOptions> = {}): Promise<{ host: SimHost; clock: ManualClock }> {
+  const clock = new ManualClock();
+  const host = new SimHost({ kernels: await kernels(), clock, features: { maxQueues: 4 }, ...options });
+  await host.start();
+  return { host, clock };
+}
+
+export const MAC1 = [0x00, 0x16, 0x3e, 0, 1, 0];
+export const MAC2 = [0x00, 0x16, 0x3e, 0, 2, 0];
+export const BROADCAST = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+
+export function addressed(frame: Uint8Array, dst: number[], src: number[]): Uint8Array {
+  const copy = frame.slice();
+  copy.set(dst, 0);
+  copy.set(src, 6);
+  return copy;
+}
+
+/** A UDP/IPv4 frame of exactly `length` bytes with a full checksum. */
+export function udpFrame(length: number, dst = MAC2, src = MAC1, seed = 1): Uint8Array {
+  return addressed(buildFrame({ ip: 4, l4: 'udp', payload: length - 14 - 20 - 8, checksum: 'full', seed }).frame, dst, src);
+}
+
+/** A frame of a local experimental ethertype (0x88b5): not IP, so it always lands on queue 0. */
+export function rawFrame(dst: number[], src: number[], length = 60, fill = 0x5a): Uint8Array {
+  const frame = new Uint8Array(length).fill(fill);
+  frame.set(dst, 0);
+  frame.set(src, 6);
+  frame[12] = 0x88;
+  frame[13] = 0xb5;
+  return frame;
+}
+
+export function collect(host: SimHost, domid: number): NetfrontPacket[] {
+  const got: NetfrontPacket[] = [];
+  host.guests.get(domid)!.netfront.on('receive', (packet) => got.push(packet));
+  return got;
+}

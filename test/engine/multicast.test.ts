@@ -1,0 +1,102 @@
+// Multicast control on guest RX (netif-protocol.md §8, interface.c xenvif_start_xmit): with
+// request-multicast-control on, a multicast frame whose destination the frontend did not add
+// with an MCAST_ADD extra is dropped; broadcast always passes; the list edits work while off.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { SimHost } from '../../src/sim/host.js';
+import type { ManualClock } from '../../src/xen/sim/clock.js';
+import { BROADCAST, MAC1, MAC2, collect, manualHost, rawFrame } from './helpers.js';
+
+let current: { host: SimHost; clock: ManualClock } | undefined;
+
+afterEach(async () => {
+  if (current === undefined) return;
+  const { host } = current;
+  current = undefined;
+  await host.close();
+  expect(host.grants.mappedPages()).toBe(0);
+});
+
+const GROUP_A = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x01];
+const GROUP_B = [0x33, 0x33, 0x00, 0x00, 0x00, 0x02];
+const NETTXF_EXTRA_INFO = 0x8; // netif.h
+const XEN_NETIF_EXTRA_TYPE_MCAST_ADD = 2;
+const XEN_NETIF_EXTRA_TYPE_MCAST_DEL = 3;
+
+/**
+ * Guest 2 has two queues: queue 0 receives normally (non-IP frames land there), queue 1 is driven
+ * raw to send the MCAST extras (Linux netfront never sends them; Windows PV drivers do).
+ */
+async function setup(frontendKeys: Record<string, string> = {}) {
+  current = await manualHost();
+  const { host } = current;
+  await host.addGuest({ domid: 1 });
+  await host.addGuest({ domid: 2, queues: 2, frontendKeys });
+  const at2 = collect(host, 2);
+  const raw = host.guests.get(2)!.netfront.hostile(1);
+  let id = 0;
+  const edit = async (type: number, mac: number[]) => {
+    const start = raw.txRing.reqProd;
+    raw.writeTxRequest(start, { gref: raw.grant(true, new Uint8Array(60)), offset: 0, flags: NETTXF_EXTRA_INFO, id: id++, size: 60 });
+    raw.writeTxSlot(start + 1, new Uint8Array([type, 0, ...mac, 0, 0, 0, 0]));
+    raw.setTxReqProd(start + 2);
+    raw.notifyTx();
+    await host.settle();
+  };
+  const sender = host.guests.get(1)!.netfront;
+  /** Sends a frame to `dst` and says whether guest 2 got it. */
+  const delivered = async (dst: number[]) => {
+    const before = at2.length;
+    const frame = rawFrame(dst, MAC1, 60, before & 0xff);
+    expect(sender.send(frame).kind).toBe('sent');
+    await host.settle();
+    return at2.length > before && at2[at2.length - 1]!.frame.every((b, i) => b === frame[i]);
+  };
+  const setControl = async (on: boolean) => {
+    await host.xs.write(`${host.toolstack.frontendPath({ domid: 2, devid: 0 })}/request-multicast-control`, on ? '1' : '0');
+    await host.settle();
+  };
+  return { host, dp: host.dataPaths.get('vif2.0')!, edit, delivered, setControl };
+}
+
+describe('multicast control', () => {
+  it('mcast_filter_off_passes_every_group', async () => {
+    const { dp, delivered } = await setup();
+    expect(dp.multicastControl).toBe(false);
+    expect(await delivered(GROUP_A)).toBe(true);
+    expect(await delivered(GROUP_B)).toBe(true);
+    expect(dp.stats.rxMulticastDrops).toBe(0);
+  });
+
+  it('mcast_filter_sampled_at_connect', async () => {
+    const { dp, delivered, edit } = await setup({ 'request-multicast-control': '1' });
+    expect(dp.multicastControl).toBe(true);
+    expect(await delivered(GROUP_A)).toBe(false);
+    expect(await delivered(BROADCAST)).toBe(true);
+    expect(await delivered(MAC2)).toBe(true); // unicast is not filtered
+    await edit(XEN_NETIF_EXTRA_TYPE_MCAST_ADD, GROUP_A);
+    expect(await delivered(GROUP_A)).toBe(true);
+    expect(await delivered(GROUP_B)).toBe(false);
+    expect(dp.stats.rxMulticastDrops).toBe(2);
+  });
+
+  it('mcast_filter_dynamic_on_add_del_off', async () => {
+    const { dp, delivered, edit, setControl } = await setup();
+    // the list may be edited while filtering is off; it applies once on
+    await edit(XEN_NETIF_EXTRA_TYPE_MCAST_ADD, GROUP_B);
+    expect(await delivered(GROUP_A)).toBe(true);
+    await setControl(true);
+    expect(dp.multicastControl).toBe(true);
+    expect(await delivered(GROUP_A)).toBe(false);
+    expect(await delivered(GROUP_B)).toBe(true);
+    expect(await delivered(BROADCAST)).toBe(true);
+    await edit(XEN_NETIF_EXTRA_TYPE_MCAST_DEL, GROUP_B);
+    expect(await delivered(GROUP_B)).toBe(false);
+    await edit(XEN_NETIF_EXTRA_TYPE_MCAST_DEL, GROUP_B); // deleting an absent address is fine
+    await setControl(false);
+    expect(await delivered(GROUP_A)).toBe(true);
+    expect(await delivered(GROUP_B)).toBe(true);
+    expect(dp.stats.rxMulticastDrops).toBe(2);
+    expect(dp.counters().tx_mcast_add).toBe(1);
+    expect(dp.counters().tx_mcast_del).toBe(2);
+  });
+});
