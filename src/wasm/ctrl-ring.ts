@@ -72,6 +72,11 @@ export class CtrlRingKernel {
     return this.step(this.instance.statuses.check(this.fns.commit(), 'ctrl_commit'));
   }
 
+  /** The backend's request consumer index. */
+  get reqCons(): number {
+    return this.instance.fn('ctrl_req_cons')() >>> 0;
+  }
+
   /** XEN_NETIF_CTRL_HASH_ALGORITHM_*: 0 none, 1 Toeplitz. */
   get algorithm(): number {
     return this.fns.algorithm() >>> 0;
