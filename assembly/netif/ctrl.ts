@@ -55,7 +55,7 @@ export const CTRL_KEY_STAGE: u32 = 0x040;       // 40 bytes: SET_HASH_KEY lands 
 export const CTRL_KEY: u32 = 0x080;             // 40 bytes: the key in use (zero-padded)
 export const CTRL_MAPPING: u32 = 0x100;         // 2 × 128 u32: mapping[sel] at CTRL_MAPPING + sel * 512
 export const CTRL_MAPPING_STRIDE: u32 = XEN_NETBK_MAX_HASH_MAPPING_SIZE * 4;
-export const CTRL_HASH_INPUT: u32 = 0x300;      // up to 36 bytes: the Toeplitz input being built
+export const CTRL_HASH_INPUT: u32 = 0x500;      // up to 36 bytes: the Toeplitz input being built
 
 // ctrl_process / ctrl_commit result bits.
 export const CTRL_R_COPY: i32 = 0x1;   // one op waits at CTRL_OP: copy it, then ctrl_commit

@@ -614,6 +614,20 @@ describe('flow hash', () => {
     expect(() => env.ctrl.selectQueue(1, 0)).toThrow(KernelUsageError);
   });
 
+  it('regression_flow_hash_keeps_mapping', async () => {
+    // the hash input buffer once overlapped the second half of the mapping double buffer
+    const env = await setup({ queues: 4 });
+    env.configure(0xf);
+    env.ask(T.SET_MAP_SIZE, 128);
+    const table = Array.from({ length: 128 }, (_, i) => (i * 7) % 4);
+    for (const half of [0, 1]) {
+      expect(env.ask(T.SET_MAP, env.mappingPage(table), 128, 0).status).toBe(S.SUCCESS);
+      for (const [dst, dport, src, sport] of IPV6) env.hash(flowFrame({ ip: 6, l4: 'tcp', payload: 8 }, ipv6(src), ipv6(dst), sport, dport));
+      expect(env.ctrl.mapping(), `half ${half}`).toEqual(table);
+      expect(Array.from(env.ctrl.key())).toEqual(Array.from(MS_KEY));
+    }
+  });
+
   it('bench_flow_hash_runs', async () => {
     const env = await setup();
     env.configure(0xf);
