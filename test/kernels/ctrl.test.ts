@@ -197,6 +197,24 @@ async function setup(opts: { start?: number; queues?: number; build?: KernelBuil
 }
 
 describe('control ring', () => {
+  it('ctrl_state_layout', async () => {
+    // the CTRL_STATE sub-areas, by their sizes from netif.h / common.h, lie apart inside one page
+    const k = await instantiateKernels(modules.get('release')!);
+    const areas = [
+      ['CTRL_OP', 16], ['CTRL_KEY_STAGE', 40], ['CTRL_KEY', 40], ['CTRL_MAPPING', 2 * 128 * 4], ['CTRL_HASH_INPUT', 36],
+    ].map(([name, size]) => [k.constant(name as string), size as number] as const).sort((a, b) => a[0] - b[0]);
+    areas.forEach(([start, size], i) => {
+      const next = areas[i + 1];
+      expect(start + size).toBeLessThanOrEqual(next === undefined ? k.constant('CTRL_STATE_SIZE') : next[0]);
+    });
+    expect(k.constant('CTRL_MAPPING_STRIDE')).toBe(128 * 4);
+    // the queue-state fields stay in the control ring's range 0x300-0x3FF
+    for (const name of ['QS_CTRL_REQ_CONS', 'QS_CTRL_REQ', 'QS_CTRL_ATTACHED', 'QS_CTRL_HASH_VALUE']) {
+      expect(k.constant(name)).toBeGreaterThanOrEqual(0x300);
+      expect(k.constant(name)).toBeLessThan(0x400);
+    }
+  });
+
   it('ctrl_attach_inconsistent', async () => {
     const k = await instantiateKernels(modules.get('release')!);
     const env = new Env(k, 5);
