@@ -38,6 +38,10 @@ export const COUNTER_RX_SW_SEGMENTED: u32 = 48;
 export const COUNTER_RX_SW_SEGMENTS: u32 = 49;
 export const COUNTER_RX_SW_CSUM: u32 = 50;
 
+// Control ring (netif-protocol.md §7).
+export const COUNTER_CTRL_REQUESTS: u32 = 64;        // requests answered
+export const COUNTER_CTRL_REJECTED: u32 = 65;        // answered with a status other than SUCCESS
+
 export const COUNTER_SLOTS: u32 = 512; // COUNTERS_SIZE / 8
 
 // @ts-ignore: decorator

@@ -57,6 +57,16 @@ export {
 // Toeplitz hashing (hash/toeplitz.ts).
 export { toeplitz_hash, bench_toeplitz, TOEPLITZ_KEY_MAX, TOEPLITZ_INPUT_MAX } from './hash/toeplitz';
 
+// Control ring, hash state, flow hashing and queue selection (netif/ctrl.ts).
+export {
+  ctrl_attach, ctrl_process, ctrl_commit, ctrl_op_address, ctrl_req_cons, ctrl_hash_algorithm, ctrl_hash_flags,
+  ctrl_hash_mapping_size, ctrl_hash_mapping, flow_hash, flow_hash_value, select_queue, bench_flow_hash,
+  QS_CTRL_REQ_CONS, QS_CTRL_RSP_PROD_PVT, QS_CTRL_NUM_QUEUES, QS_CTRL_PENDING, QS_CTRL_REQ, QS_CTRL_HASH_ALG,
+  QS_CTRL_HASH_FLAGS, QS_CTRL_HASH_SIZE, QS_CTRL_MAPPING_SEL, QS_CTRL_HASH_VALUE, QS_CTRL_ATTACHED,
+  CTRL_OP, CTRL_KEY_STAGE, CTRL_KEY, CTRL_MAPPING, CTRL_MAPPING_STRIDE, CTRL_HASH_INPUT,
+  CTRL_R_COPY, CTRL_R_NOTIFY, CTRL_R_MORE, FLOW_HASH_NONE,
+} from './netif/ctrl';
+
 // The end of the compiler's static data, so the host can check it stays below LAYOUT_BASE.
 export function static_data_end(): usize {
   return __heap_base;

@@ -71,8 +71,14 @@ export const SEG_DESC_OFFSET: u32 = SEG_BUF_OFFSET + SEG_BUF_SIZE;
 export const SEG_DESC_STRIDE: u32 = 8;
 export const SEG_DESC_SIZE: u32 = 512 * SEG_DESC_STRIDE;
 
+// Control ring and hash state of the vif (netif/ctrl.ts owns the field offsets): the grant-copy
+// op of a pending SET_HASH_KEY / SET_HASH_MAPPING, the key and its staging copy, the
+// double-buffered mapping table, the flow-hash input buffer. Only queue 0's instance uses it.
+export const CTRL_STATE_OFFSET: u32 = SEG_DESC_OFFSET + SEG_DESC_SIZE;
+export const CTRL_STATE_SIZE: u32 = PAGE_SIZE;
+
 // Scratch input/output for the embedding API (one frame of up to 64 KiB + headers, a key...).
-export const SCRATCH_OFFSET: u32 = SEG_DESC_OFFSET + SEG_DESC_SIZE;
+export const SCRATCH_OFFSET: u32 = CTRL_STATE_OFFSET + CTRL_STATE_SIZE;
 export const SCRATCH_SIZE: u32 = 128 * 1024;
 
 export const LAYOUT_END: u32 = SCRATCH_OFFSET + SCRATCH_SIZE;

@@ -131,4 +131,33 @@ const toeplitz: KernelBench = {
   },
 };
 
-export const KERNEL_BENCHES: readonly KernelBench[] = [rawChecksum, l4Checksum, segmentation, txParse, rxPack, toeplitz];
+// Flow hash of a frame for RX steering: header walk + Toeplitz (IPv4+TCP, IPv6+TCP), with the
+// algorithm and every hash type enabled through two control requests (the key stays zero: the
+// hash work does not depend on its bits).
+const flowHash: KernelBench = {
+  group: 'flow_hash',
+  run(k, timing) {
+    const instance = k.instance;
+    const ring = instance.constant('CTRL_RING_OFFSET');
+    const view = instance.view;
+    for (let i = 0; i < 16; i++) view.setUint32(ring + i, 0);
+    instance.call('ctrl_attach', 1);
+    const requests: [number, number][] = [[7, 1], [2, 0xf]]; // SET_HASH_ALGORITHM Toeplitz, SET_HASH_FLAGS all
+    requests.forEach(([type, data], i) => {
+      view.setUint16(ring + 64 + i * 16 + 2, type, true);
+      view.setUint32(ring + 64 + i * 16 + 4, data, true);
+    });
+    view.setUint32(ring, requests.length, true);
+    instance.call('ctrl_process');
+    const frame = instance.constant('RX_BUF_OFFSET');
+    const bench = instance.fn('bench_flow_hash');
+    return ([4, 6] as const).map((ip) => {
+      const bytes = buildFrame({ ip, l4: 'tcp', payload: 64 }).frame;
+      instance.write(frame, bytes, frame, instance.constant('RX_BUF_SIZE'));
+      const rate = bestRate((n) => bench(frame, bytes.length, n), timing);
+      return row('flow_hash', ip === 4 ? 'flow_hash_ipv4_tcp' : 'flow_hash_ipv6_tcp', 'wasm', bytes.length, rate, bytes.length, `headers + Toeplitz; ${ENGINE_NOTE}`);
+    });
+  },
+};
+
+export const KERNEL_BENCHES: readonly KernelBench[] = [rawChecksum, l4Checksum, segmentation, txParse, rxPack, toeplitz, flowHash];

@@ -85,6 +85,7 @@ export const XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP: u8 = 1;
 export const XEN_NETIF_CTRL_HASH_TYPE_IPV6: u8 = 2;
 export const XEN_NETIF_CTRL_HASH_TYPE_IPV6_TCP: u8 = 3;
 export const XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ: u8 = 1;
+export const XEN_NETIF_CTRL_HASH_ALGORITHM_NONE: u8 = 0;
 
 // Limits Linux netback enforces. see: netback.c, common.h, netif.h XEN_NETIF_NR_SLOTS_MIN
 export const XEN_PAGE_SIZE: u32 = 4096;
@@ -109,3 +110,44 @@ export const GNTOP_F_TO_GUEST: u16 = 0x1; // RX: local -> guest page; else guest
 
 // GNTST_* (grant_table.h): only "okay" is special to the kernels; any negative value fails a copy.
 export const GNTST_OKAY: i16 = 0;
+
+// Control ring (netif.h "Control messages", netif-protocol.md §7.1): xen_netif_ctrl_request is
+// id u16 @0, type u16 @2, data[3] u32 @4/@8/@12; xen_netif_ctrl_response is id u16 @0, type u16 @2,
+// status u32 @4, data u32 @8 (12 bytes in a 16-byte slot).
+export const CTRLREQ_ID: u32 = 0;
+export const CTRLREQ_TYPE: u32 = 2;
+export const CTRLREQ_DATA0: u32 = 4;
+export const CTRLREQ_DATA1: u32 = 8;
+export const CTRLREQ_DATA2: u32 = 12;
+export const CTRLRSP_ID: u32 = 0;
+export const CTRLRSP_TYPE: u32 = 2;
+export const CTRLRSP_STATUS: u32 = 4;
+export const CTRLRSP_DATA: u32 = 8;
+
+export const XEN_NETIF_CTRL_TYPE_INVALID: u32 = 0;
+export const XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS: u32 = 1;
+export const XEN_NETIF_CTRL_TYPE_SET_HASH_FLAGS: u32 = 2;
+export const XEN_NETIF_CTRL_TYPE_SET_HASH_KEY: u32 = 3;
+export const XEN_NETIF_CTRL_TYPE_GET_HASH_MAPPING_SIZE: u32 = 4;
+export const XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING_SIZE: u32 = 5;
+export const XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING: u32 = 6;
+export const XEN_NETIF_CTRL_TYPE_SET_HASH_ALGORITHM: u32 = 7;
+export const XEN_NETIF_CTRL_TYPE_GET_GREF_MAPPING_SIZE: u32 = 8;
+export const XEN_NETIF_CTRL_TYPE_ADD_GREF_MAPPING: u32 = 9;
+export const XEN_NETIF_CTRL_TYPE_DEL_GREF_MAPPING: u32 = 10;
+
+export const XEN_NETIF_CTRL_STATUS_SUCCESS: u32 = 0;
+export const XEN_NETIF_CTRL_STATUS_NOT_SUPPORTED: u32 = 1;
+export const XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER: u32 = 2;
+export const XEN_NETIF_CTRL_STATUS_BUFFER_OVERFLOW: u32 = 3;
+
+// Hash-type masks of the control messages (1 << the bit numbers above).
+export const XEN_NETIF_CTRL_HASH_MASK_IPV4: u32 = 0x1;
+export const XEN_NETIF_CTRL_HASH_MASK_IPV4_TCP: u32 = 0x2;
+export const XEN_NETIF_CTRL_HASH_MASK_IPV6: u32 = 0x4;
+export const XEN_NETIF_CTRL_HASH_MASK_IPV6_TCP: u32 = 0x8;
+export const XEN_NETIF_CTRL_HASH_MASK_ALL: u32 = 0xF;
+
+// Linux netback's limits. see: common.h XEN_NETBK_MAX_HASH_KEY_SIZE, XEN_NETBK_MAX_HASH_MAPPING_SIZE
+export const XEN_NETBK_MAX_HASH_KEY_SIZE: u32 = 40;
+export const XEN_NETBK_MAX_HASH_MAPPING_SIZE: u32 = 128;

@@ -4,9 +4,10 @@
 // A fatal frontend error on any queue disables the whole vif, as Linux's vif->disabled does;
 // the xenstore state is left alone. see: netback.c xenvif_fatal_tx_err; interface.c xenvif_carrier_off
 
+import { CtrlRingKernel } from '../wasm/ctrl-ring.js';
 import { NetbackError, type FrontendFatalError } from '../wasm/errors.js';
-import { instantiateKernels } from '../wasm/module.js';
-import type { EventChannels, GrantTable } from '../xen/types.js';
+import { instantiateKernels, type KernelInstance } from '../wasm/module.js';
+import type { EventChannelPort, EventChannels, GrantMapping, GrantTable } from '../xen/types.js';
 import { systemClock, silentLogger, type Clock, type Logger } from './clock.js';
 import type { FrontendConfig, RateLimit } from './frontend-config.js';
 import { NetbackQueue } from './queue.js';
@@ -59,6 +60,21 @@ export interface DataPathStats {
 
 export class DataPathError extends NetbackError {}
 
+/** The vif's control ring, served from queue 0's kernels (its CTRL_RING page is free). */
+interface CtrlRing {
+  readonly kernel: CtrlRingKernel;
+  readonly instance: KernelInstance;
+  readonly mapping: GrantMapping;
+  port: EventChannelPort | undefined;
+  /** Requests left over after a bounded serve: a timer runs the rest. */
+  resumeScheduled: boolean;
+}
+
+/** Frame bytes handed to the flow hash: every header it reads lies well inside. */
+const HASH_HEADER_BYTES = 512;
+/** process/commit rounds per control-ring event before yielding (each round ≤ 128 requests or one copy). */
+const CTRL_ROUNDS = 16;
+
 export class EngineDataPath implements VifDataPath, PacketReceiver {
   readonly identity: VifIdentity;
   queues: NetbackQueue[] = [];
@@ -75,6 +91,7 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
   private carrierOn = false;
   /** Queues whose guest RX is stalled; the carrier is off while any is. see: interface.c vif->stalled_queues */
   private stalledQueues = 0;
+  private ctrl: CtrlRing | undefined;
 
   constructor(context: EngineContext, identity: VifIdentity) {
     this.context = context;
@@ -95,8 +112,10 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
     this.multicastControl = config.multicastControl;
     this.xdpHeadroom = config.xdpHeadroom;
     try {
+      let first: KernelInstance | undefined;
       for (const ring of config.queues) {
         const instance = await instantiateKernels(kernels);
+        first ??= instance;
         this.queues.push(NetbackQueue.connect({
           name: `${this.identity.name}-q${ring.index}`,
           frontendDomid: this.identity.frontendDomid,
@@ -120,6 +139,7 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
           eventChannel: ring.splitEventChannels ? { tx: ring.txEventChannel, rx: ring.rxEventChannel } : ring.txEventChannel,
         }));
       }
+      if (config.ctrlRing !== undefined && first !== undefined) this.connectCtrl(first, config.ctrlRing, config.queues.length);
     } catch (error) {
       this.closeQueues();
       throw error;
@@ -128,6 +148,7 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
     this.setCarrier(true);
     // Requests may already be waiting (a reconnect with a live ring): look once.
     for (const queue of this.queues) queue.poll();
+    if (this.ctrl !== undefined) this.serveCtrl();
   }
 
   async disconnect(): Promise<void> {
@@ -166,8 +187,69 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
       this.stats.rxMulticastDrops++;
       return false;
     }
+    const ctrl = this.ctrl?.kernel;
+    if (ctrl !== undefined && ctrl.algorithm !== 0) {
+      // see: interface.c xenvif_select_queue: with an algorithm set, the Toeplitz hash picks the
+      // queue (an unhashed frame counts as hash 0) and travels to the guest in a HASH extra
+      const hash = ctrl.hash(frame.subarray(VNET_HDR_LEN, VNET_HDR_LEN + HASH_HEADER_BYTES));
+      const index = ctrl.selectQueue(hash?.value ?? 0, this.queues.length);
+      return this.queues[index]!.receive(frame, hash);
+    }
     const queue = this.queues[this.queues.length === 1 ? 0 : flowQueue(frame, this.queues.length)]!;
     return queue.receive(frame);
+  }
+
+  /** The control ring's kernels, when the frontend gave one (tests, stats). */
+  get ctrlRing(): CtrlRingKernel | undefined {
+    return this.ctrl?.kernel;
+  }
+
+  /**
+   * Maps the frontend's control ring into queue 0's memory, attaches (a FrontendFatalError when
+   * its indices are already impossible) and binds event-channel-ctrl.
+   * see: interface.c xenvif_connect_ctrl
+   */
+  private connectCtrl(instance: KernelInstance, config: NonNullable<FrontendConfig['ctrlRing']>, numQueues: number): void {
+    const { grants, events } = this.context;
+    const domid = this.identity.frontendDomid;
+    const mapping = grants.mapPage(domid, config.ringRef, instance, instance.constant('CTRL_RING_OFFSET'), false);
+    const kernel = new CtrlRingKernel(instance);
+    const ctrl: CtrlRing = { kernel, instance, mapping, port: undefined, resumeScheduled: false };
+    this.ctrl = ctrl;
+    kernel.attach(numQueues);
+    ctrl.port = events.bindInterdomain(domid, config.eventChannel, () => this.onCtrlEvent());
+  }
+
+  private onCtrlEvent(): void {
+    const ctrl = this.ctrl;
+    if (ctrl === undefined || this.disabled !== undefined) return; // a disabled vif keeps its port masked
+    this.serveCtrl();
+    ctrl.port?.unmask(); // late EOI, as for the data rings
+  }
+
+  /** Answers control requests: process, and for a key/mapping request copy then commit. see: netback.c xenvif_ctrl_action */
+  private serveCtrl(): void {
+    const ctrl = this.ctrl;
+    if (ctrl === undefined || this.disabled !== undefined) return;
+    const { kernel, instance } = ctrl;
+    for (let round = 0; round < CTRL_ROUNDS; round++) {
+      let step = kernel.process();
+      if (step.notify) ctrl.port?.notify();
+      if (step.copy) {
+        this.context.grants.copy(this.identity.frontendDomid, { instance, opsAddress: kernel.opAddress, count: 1 });
+        step = kernel.commit();
+        if (step.notify) ctrl.port?.notify();
+        continue;
+      }
+      if (!step.more) return;
+    }
+    // a frontend that keeps the ring full gets served again on a later turn, not in one long loop
+    if (ctrl.resumeScheduled) return;
+    ctrl.resumeScheduled = true;
+    (this.context.clock ?? systemClock).setTimeout(() => {
+      ctrl.resumeScheduled = false;
+      if (this.ctrl === ctrl) this.serveCtrl();
+    }, 0);
   }
 
   wake(): void {
@@ -231,6 +313,10 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
   }
 
   private closeQueues(): void {
+    const ctrl = this.ctrl;
+    this.ctrl = undefined;
+    ctrl?.port?.close();
+    ctrl?.mapping.unmap();
     for (const queue of this.queues) queue.close();
     this.queues = [];
   }

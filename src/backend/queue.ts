@@ -9,6 +9,7 @@
 import { FrontendFatalError, PacketDropError } from '../wasm/errors.js';
 import type { KernelInstance } from '../wasm/module.js';
 import { Offload, type RxOffload } from '../wasm/offload.js';
+import type { FrameHash } from '../wasm/ctrl-ring.js';
 import { RxRingKernel, type RxChecksum } from '../wasm/rx-ring.js';
 import { Segmenter } from '../wasm/segment.js';
 import { TxRingKernel, type TxPacket } from '../wasm/tx-ring.js';
@@ -216,12 +217,13 @@ export class NetbackQueue {
   }
 
   /**
-   * A frame from the sink for the guest: `bytes` is a virtio_net_hdr then the frame. Returns
-   * false when it was dropped because the backlog is full (the 512 KiB cap).
+   * A frame from the sink for the guest: `bytes` is a virtio_net_hdr then the frame, `hash` the
+   * vif's Toeplitz hash for a HASH extra. Returns false when it was dropped because the backlog
+   * is full (the 512 KiB cap).
    */
-  receive(bytes: Uint8Array): boolean {
+  receive(bytes: Uint8Array, hash?: FrameHash): boolean {
     if (this.closed || this.fatal !== undefined || bytes.length <= VNET_HDR_LEN) return false;
-    const entry = this.backlog.reserve(bytes.length - VNET_HDR_LEN, this.clock.now());
+    const entry = this.backlog.reserve(bytes.length - VNET_HDR_LEN, this.clock.now(), hash);
     if (entry === undefined) {
       this.stats.rxBacklogDrops++;
       return false;
@@ -445,13 +447,14 @@ export class NetbackQueue {
         continue;
       }
       if (offload.segment) {
-        if (!this.packSegmented(entry.frame, entry.length, offload)) break;
+        if (!this.packSegmented(entry.frame, entry.length, offload, entry.hash)) break;
         continue;
       }
       const result = this.rx.pack(entry.frame, entry.length, {
         checksum: checksumOf(offload.rxFlags),
         gsoType: offload.gsoExtra ? offload.gsoType : 0,
         gsoSize: offload.gsoExtra ? offload.gsoSize : 0,
+        ...(entry.hash && { hash: entry.hash }),
       });
       if (result.kind === 'no-space') break;
       if (result.kind === 'dropped') {
@@ -476,12 +479,13 @@ export class NetbackQueue {
    * (asking the frontend for an event), and one that could never fit is dropped. The current
    * batch is flushed first because the segments reuse SEG_BUF.
    */
-  private packSegmented(frame: number, length: number, offload: RxOffload): boolean {
+  private packSegmented(frame: number, length: number, offload: RxOffload, hash?: FrameHash): boolean {
     this.flushRx();
     const gsoType = GSO_TYPE_NAME[offload.gsoType as 1 | 2];
     const payload = length - offload.headerLength;
     const segments = Math.max(1, Math.ceil(payload / offload.gsoSize));
-    const slotsEach = Math.ceil((offload.headerLength + Math.min(offload.gsoSize, payload)) / XEN_PAGE_SIZE);
+    // every segment keeps the frame's hash (skb_segment copies it), so each takes a HASH extra too
+    const slotsEach = Math.ceil((offload.headerLength + Math.min(offload.gsoSize, payload)) / XEN_PAGE_SIZE) + (hash ? 1 : 0);
     const needed = segments * slotsEach;
     if (gsoType === undefined || offload.headerLength === 0 || needed > RING_SLOTS) {
       this.dropNext();
@@ -492,7 +496,7 @@ export class NetbackQueue {
     try {
       this.segmenter.segment(frame, length, gsoType, offload.gsoSize, (batch) => {
         for (const segment of batch) {
-          const result = this.rx.pack(segment.address, segment.length, { checksum: 'validated' });
+          const result = this.rx.pack(segment.address, segment.length, { checksum: 'validated', ...(hash && { hash }) });
           if (result.kind !== 'packed') throw new Error(`${this.name}: segment ${packed} of a reserved frame did not pack (${result.kind})`);
           packed++;
           // the op region holds 256 ops; a full one is committed before the next segment

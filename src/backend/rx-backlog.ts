@@ -4,6 +4,7 @@
 // queued frame bytes (Linux's XENVIF_RX_QUEUE_BYTES, the XSA-392 fix): a frontend that never
 // posts buffers cannot grow memory. see: common.h XENVIF_RX_QUEUE_BYTES; rx.c xenvif_rx_queue_tail
 
+import type { FrameHash } from '../wasm/ctrl-ring.js';
 import { VNET_HDR_LEN } from './sink.js';
 
 export const RX_QUEUE_BYTES_MAX = 512 * 1024;
@@ -18,6 +19,8 @@ export interface BacklogEntry {
   readonly queuedAt: number;
   /** Bytes this entry occupies in the region (alignment and a skipped tail included). */
   readonly span: number;
+  /** The vif's Toeplitz hash of the frame, sent in a HASH extra (only when hashing is configured). */
+  readonly hash?: FrameHash;
 }
 
 const align = (n: number) => (n + ALIGN - 1) & ~(ALIGN - 1);
@@ -47,7 +50,7 @@ export class RxBacklog {
    * Reserves room for a frame with its header; returns the header address to fill, or undefined
    * when the cap or the region is full (the caller drops and counts).
    */
-  reserve(length: number, now: number): BacklogEntry | undefined {
+  reserve(length: number, now: number, hash?: BacklogEntry['hash']): BacklogEntry | undefined {
     if (!this.admits(length)) return undefined;
     const need = align(VNET_HDR_LEN + length);
     const end = this.regionStart + this.regionSize;
@@ -58,7 +61,7 @@ export class RxBacklog {
       at = this.regionStart;
     }
     if (this.used + skipped + need > this.regionSize) return undefined;
-    const entry: BacklogEntry = { header: at, frame: at + VNET_HDR_LEN, length, queuedAt: now, span: skipped + need };
+    const entry: BacklogEntry = { header: at, frame: at + VNET_HDR_LEN, length, queuedAt: now, span: skipped + need, ...(hash && { hash }) };
     this.entries.push(entry);
     this.writeAt = at + need;
     this.used += entry.span;

@@ -9,6 +9,7 @@ import type { FeatureOptions } from '../backend/features.js';
 import type { NetworkInterfaceFactory, VifIdentity } from '../backend/vif.js';
 import { BackendWatcher } from '../backend/watcher.js';
 import { SoftwareBridge } from '../sink/bridge.js';
+import { SimCtrlFrontend } from '../xen/sim/ctrl-frontend.js';
 import { SimEventChannels } from '../xen/sim/event-channel.js';
 import { SimFrontendXenbus, type FrontendMode, type FrontendRingProvider } from '../xen/sim/frontend-xenbus.js';
 import { SimGrantTable } from '../xen/sim/grant-table.js';
@@ -44,6 +45,8 @@ export interface SimGuestOptions {
   frontendKeys?: Record<string, string>;
   /** Extra libxl keys for the vif (mac, rate, mtu, vifname...). */
   nic?: Partial<SimNic>;
+  /** Also publish a control ring (as Windows PV drivers do; Linux netfront has none). */
+  ctrlRing?: boolean;
 }
 
 export interface SimGuest {
@@ -51,6 +54,8 @@ export interface SimGuest {
   readonly devid: number;
   readonly netfront: SimNetfront;
   readonly xenbus: SimFrontendXenbus;
+  /** The guest's control-ring side, when asked for with `ctrlRing`. */
+  readonly ctrl: SimCtrlFrontend | undefined;
   /** The backend's data path for this vif, once it has been probed. */
   dataPath(): EngineDataPath | undefined;
 }
@@ -143,13 +148,16 @@ export class SimHost {
     if (!advertised.gsoTcpv6) omitKeys.push('feature-gso-tcpv6');
     if (!advertised.ipv6CsumOffload) omitKeys.push('feature-ipv6-csum-offload');
     if (!advertised.rxNotify) omitKeys.push('feature-rx-notify');
+    const ctrl = options.ctrlRing === true
+      ? new SimCtrlFrontend({ domid: options.domid, backendDomid: this.backendDomid, grants: this.grants, channels: this.channels })
+      : undefined;
     const xenbus = new SimFrontendXenbus({
       xs: this.xs, domid: options.domid, devid, mode: options.mode, rings, clock: this.clock, log: this.log,
       maxQueues: queues, omitKeys,
-      extraKeys: { ...(advertised.noCsumOffload ? { 'feature-no-csum-offload': '1' } : {}), ...options.frontendKeys },
+      extraKeys: { ...(advertised.noCsumOffload ? { 'feature-no-csum-offload': '1' } : {}), ...ctrl?.keys(), ...options.frontendKeys },
     });
     const guest: SimGuest = {
-      domid: options.domid, devid, xenbus,
+      domid: options.domid, devid, xenbus, ctrl,
       get netfront(): SimNetfront {
         if (netfront === undefined) throw new Error(`guest ${options.domid} has not set up its rings yet`);
         return netfront;
@@ -190,6 +198,7 @@ export class SimHost {
       await guest.xenbus.close();
       await this.watcher.whenIdle();
       if (guest.netfront !== undefined) guest.netfront.close();
+      guest.ctrl?.close();
     }
     await this.watcher.stop();
     this.guests.clear();

@@ -15,6 +15,7 @@ export const NETRXF_MORE_DATA = 0x4;
 export const NETRXF_EXTRA_INFO = 0x8;
 const XEN_NETIF_EXTRA_FLAG_MORE = 0x1;
 const XEN_NETIF_EXTRA_TYPE_GSO = 1;
+const XEN_NETIF_EXTRA_TYPE_HASH = 4;
 const XEN_NETIF_EXTRA_TYPE_XDP = 5;
 /** Linux's header has the XDP extra, so its MAX is 6. see: include/xen/interface/io/netif.h */
 const XEN_NETIF_EXTRA_TYPE_MAX = 6;
@@ -30,6 +31,8 @@ export interface NetfrontPacket {
   frame: Uint8Array;
   checksum: NetfrontChecksum;
   gso?: NetfrontGso;
+  /** A HASH extra's contents (Linux netfront ignores it; frontends that configure hashing use it). */
+  hash?: { type: number; algorithm: number; value: number };
 }
 
 /** A timer source, injectable so tests drive the 100 ms refill retry by hand. */
@@ -44,14 +47,17 @@ export const realClock: NetfrontClock = {
 };
 
 interface Response { id: number; offset: number; flags: number; status: number }
-interface Extra { type: number; flags: number; gsoSize: number; gsoType: number; xdpHeadroom: number }
+interface Extra { type: number; flags: number; gsoSize: number; gsoType: number; xdpHeadroom: number; hashType: number; hashAlgorithm: number; hashValue: number }
 
 function readResponse(v: DataView): Response {
   return { id: v.getUint16(0, true), offset: v.getUint16(2, true), flags: v.getUint16(4, true), status: v.getInt16(6, true) };
 }
 
 function readExtra(v: DataView): Extra {
-  return { type: v.getUint8(0), flags: v.getUint8(1), gsoSize: v.getUint16(2, true), gsoType: v.getUint8(4), xdpHeadroom: v.getUint16(2, true) };
+  return {
+    type: v.getUint8(0), flags: v.getUint8(1), gsoSize: v.getUint16(2, true), gsoType: v.getUint8(4), xdpHeadroom: v.getUint16(2, true),
+    hashType: v.getUint8(2), hashAlgorithm: v.getUint8(3), hashValue: v.getUint32(4, true),
+  };
 }
 
 /** The page a delivered slot held, after its grant was revoked. */
@@ -250,7 +256,10 @@ export class NetfrontRxQueue {
         frame.set(f.page.subarray(f.offset, f.offset + f.size), at);
         at += f.size;
       }
-      delivered.push(gso === undefined ? { queue: this.index, frame, checksum } : { queue: this.index, frame, checksum, gso });
+      const packet: NetfrontPacket = gso === undefined ? { queue: this.index, frame, checksum } : { queue: this.index, frame, checksum, gso };
+      const h = extras.get(XEN_NETIF_EXTRA_TYPE_HASH);
+      if (h !== undefined) packet.hash = { type: h.hashType, algorithm: h.hashAlgorithm, value: h.hashValue };
+      delivered.push(packet);
       i = (this.rspCons + 1) >>> 0;
       this.setRspCons(i);
       workDone++;
