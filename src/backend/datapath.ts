@@ -47,6 +47,8 @@ export interface EngineContext {
   readonly rxDrainTimeoutMs?: number;
   /** rx_stall_timeout_msecs (default 60000; 0 disables; always off without feature-rx-notify). */
   readonly rxStallTimeoutMs?: number;
+  /** Where wake() runs the RX path (default a microtask); the simulated host's step mode holds it. */
+  readonly schedule?: (task: () => void, label: string) => void;
 }
 
 /** Vif-level drops, before a frame reaches a queue. see: interface.c xenvif_start_xmit */
@@ -255,11 +257,14 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
   wake(): void {
     if (this.wakeScheduled) return;
     this.wakeScheduled = true;
-    queueMicrotask(() => {
+    const run = (): void => {
       this.wakeScheduled = false;
       if (this.disabled !== undefined) return;
       for (const queue of this.queues) if (queue.backlogLength > 0) queue.poll();
-    });
+    };
+    const schedule = this.context.schedule;
+    if (schedule === undefined) queueMicrotask(run);
+    else schedule(run, `${this.identity.name} RX wake`);
   }
 
   /** Sum of every queue's counters, by name, and the vif's own. */

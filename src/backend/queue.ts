@@ -232,6 +232,11 @@ export class NetbackQueue {
     return true;
   }
 
+  /** The queue's Wasm instance: its ring pages and counters, read by snapshots (src/viz/snapshot.ts). */
+  get kernels(): KernelInstance {
+    return this.instance;
+  }
+
   /** Frames waiting for the guest's RX buffers. */
   get backlogLength(): number {
     return this.backlog.length;

@@ -10,7 +10,7 @@ import type { NetworkInterfaceFactory, VifIdentity } from '../backend/vif.js';
 import { BackendWatcher } from '../backend/watcher.js';
 import { SoftwareBridge } from '../sink/bridge.js';
 import { SimCtrlFrontend } from '../xen/sim/ctrl-frontend.js';
-import { SimEventChannels } from '../xen/sim/event-channel.js';
+import { SimEventChannels, type HeldWork } from '../xen/sim/event-channel.js';
 import { SimFrontendXenbus, type FrontendMode, type FrontendRingProvider } from '../xen/sim/frontend-xenbus.js';
 import { SimGrantTable } from '../xen/sim/grant-table.js';
 import { LINUX_NETFRONT_FEATURES, SimNetfront, type NetfrontFeatures } from '../xen/sim/netfront.js';
@@ -104,6 +104,7 @@ export class SimHost {
           kernels: options.kernels, grants: this.grants, events: this.channels.forDomain(this.backendDomid),
           clock: this.clock, log: this.log, fatalSlots: options.fatalSlots,
           rxDrainTimeoutMs: options.rxDrainTimeoutMs, rxStallTimeoutMs: options.rxStallTimeoutMs,
+          schedule: (task, label) => this.channels.defer(this.backendDomid, task, label),
         }, vif);
         this.dataPaths.set(vif.name, path);
         return path;
@@ -202,6 +203,19 @@ export class SimHost {
     }
     await this.watcher.stop();
     this.guests.clear();
+  }
+
+  /**
+   * Step mode (the browser page's pause/step): while on, every event for the backend and every RX
+   * wake-up of the engine waits until step() lets it through; turning it off runs what waited.
+   */
+  setStepMode(on: boolean): void {
+    this.channels.hold(this.backendDomid, on);
+  }
+
+  /** In step mode: runs the oldest waiting piece of backend work (one event or one RX wake). */
+  step(): HeldWork | undefined {
+    return this.channels.releaseOne();
   }
 
   /** Lets every queued event, microtask and xenstore watch run (the simulation is event driven). */

@@ -29,9 +29,29 @@ interface Endpoint {
   delivered: number;
 }
 
+/** Work for a domain waiting while the domain is held (step mode): an event delivery or a deferred task. */
+export interface HeldWork {
+  readonly domid: number;
+  /** The local port of an event delivery; undefined for a deferred task. */
+  readonly port: number | undefined;
+  readonly label: string;
+}
+
+interface HeldItem extends HeldWork {
+  readonly endpoint: Endpoint | undefined;
+  readonly run: () => void;
+}
+
 export class SimEventChannels {
   private readonly endpoints = new Map<string, Endpoint>();
   private readonly nextPort = new Map<number, number>();
+  /**
+   * Step mode (the browser page's pause/step): deliveries to these domains wait here instead of
+   * running as microtasks, so one event — one batch of the backend — can be let through at a time.
+   * Empty by default: every delivery runs as soon as the microtask queue reaches it.
+   */
+  private readonly heldDomains = new Set<number>();
+  private readonly held: HeldItem[] = [];
 
   /** The frontend side: an unbound port in `domid` that `remoteDomid` may bind to (EVTCHNOP_alloc_unbound). */
   allocUnbound(domid: number, remoteDomid: number, onEvent: () => void): SimPort {
@@ -65,6 +85,40 @@ export class SimEventChannels {
     return n;
   }
 
+  /** Holds (true) or releases (false) all work for `domid`; releasing runs what waited, in order. */
+  hold(domid: number, on: boolean): void {
+    if (on) {
+      this.heldDomains.add(domid);
+      return;
+    }
+    this.heldDomains.delete(domid);
+    const waiting = this.held.filter((item) => item.domid === domid);
+    this.held.splice(0, this.held.length, ...this.held.filter((item) => item.domid !== domid));
+    for (const item of waiting) queueMicrotask(item.run);
+  }
+
+  /**
+   * Runs `task` as work of `domid`: a microtask, or held with the domain's event deliveries in
+   * step mode (the simulated host passes this to the engine for its RX wake-ups).
+   */
+  defer(domid: number, task: () => void, label = 'task'): void {
+    if (this.heldDomains.has(domid)) this.held.push({ domid, port: undefined, label, endpoint: undefined, run: task });
+    else queueMicrotask(task);
+  }
+
+  /** Work waiting in step mode, oldest first. */
+  heldWork(): HeldWork[] {
+    return this.held.map(({ domid, port, label }) => ({ domid, port, label }));
+  }
+
+  /** Runs the oldest held work now (synchronously); undefined when none waits. */
+  releaseOne(): HeldWork | undefined {
+    const item = this.held.shift();
+    if (item === undefined) return undefined;
+    item.run();
+    return { domid: item.domid, port: item.port, label: item.label };
+  }
+
   /** @internal */
   signal(target: Endpoint): void {
     if (target.closed) return;
@@ -76,17 +130,23 @@ export class SimEventChannels {
   schedule(target: Endpoint): void {
     if (!target.pending || target.masked || target.closed) return;
     target.masked = true; // delivery masks until the receiver unmasks (late EOI)
-    queueMicrotask(() => {
-      if (target.closed) return;
-      target.pending = false;
-      target.delivered++;
-      target.handler?.();
-    });
+    const run = () => this.deliver(target);
+    if (this.heldDomains.has(target.domid)) this.held.push({ domid: target.domid, port: target.port, label: `event on port ${target.port}`, endpoint: target, run });
+    else queueMicrotask(run);
+  }
+
+  private deliver(target: Endpoint): void {
+    if (target.closed) return;
+    target.pending = false;
+    target.delivered++;
+    target.handler?.();
   }
 
   /** @internal */
   remove(endpoint: Endpoint): void {
     endpoint.closed = true;
+    const at = this.held.findIndex((item) => item.endpoint === endpoint);
+    if (at >= 0) this.held.splice(at, 1);
     this.endpoints.delete(`${endpoint.domid}:${endpoint.port}`);
     if (endpoint.peer !== undefined) endpoint.peer.peer = undefined;
   }
