@@ -108,6 +108,12 @@ export class NetbackQueue {
   };
   /** Set once the frontend broke a fatal rule; the queue then ignores its events. */
   fatal: FrontendFatalError | undefined;
+  /**
+   * The last TX build that consumed slots: its request copies and grant-copy plan stay in Wasm
+   * memory until the next such build (an empty build only resets the kernel's counts), so
+   * snapshots can show them.
+   */
+  readonly lastTxBatch = { slots: 0, ops: 0 };
 
   private readonly options: QueueOptions;
   private readonly instance: KernelInstance;
@@ -303,7 +309,11 @@ export class NetbackQueue {
       this.credit.debit(built.creditUsed);
       if (built.ops > 0) grants.copy(frontendDomid, { instance: this.instance, opsAddress: this.tx.opsAddress, count: built.ops });
       const committed = this.tx.commit();
-      if (built.slots > 0) this.stats.txBatches++;
+      if (built.slots > 0) {
+        this.stats.txBatches++;
+        this.lastTxBatch.slots = built.slots;
+        this.lastTxBatch.ops = built.ops;
+      }
       if (committed.notify) this.kick(this.txPort);
       for (const packet of this.tx.packets()) {
         if (packet.status === 0) this.transmit(packet);

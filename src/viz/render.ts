@@ -35,7 +35,8 @@ function drawRing(ctx: CanvasRenderingContext2D, label: string, ring: RingSnapsh
   const cx = size / 2;
   const cy = size / 2;
   const outer = 80;
-  const inner = 56;
+  const inner = 58;
+  const band = 50; // the last batch's slots, drawn inside the ring so they show over posted requests
   ctx.clearRect(0, 0, size, size);
   const pending = dist(ring.reqProd, ring.reqCons);
   const inflight = dist(ring.reqCons, ring.rspProdPvt);
@@ -45,13 +46,20 @@ function drawRing(ctx: CanvasRenderingContext2D, label: string, ring: RingSnapsh
     let color = COLORS.free;
     if (pending <= RING_SLOTS && dist(slot, ring.reqCons % RING_SLOTS) % RING_SLOTS < pending && pending > 0) color = COLORS.pending;
     else if (inflight > 0 && dist(slot, ring.rspProdPvt % RING_SLOTS) % RING_SLOTS < inflight) color = COLORS.inflight;
-    else if (batch.has(slot)) color = COLORS.batch;
     ctx.beginPath();
     ctx.arc(cx, cy, outer, angle(slot) + 0.003, angle(slot + 1) - 0.003);
     ctx.arc(cx, cy, inner, angle(slot + 1) - 0.003, angle(slot) + 0.003, true);
     ctx.closePath();
     ctx.fillStyle = color;
     ctx.fill();
+    if (batch.has(slot)) {
+      ctx.beginPath();
+      ctx.arc(cx, cy, inner - 2, angle(slot), angle(slot + 1));
+      ctx.arc(cx, cy, band, angle(slot + 1), angle(slot), true);
+      ctx.closePath();
+      ctx.fillStyle = COLORS.batch;
+      ctx.fill();
+    }
   }
   const tick = (index: number, color: string, from: number, to: number, width: number): void => {
     const a = angle((index % RING_SLOTS) + 0.5);
@@ -63,17 +71,17 @@ function drawRing(ctx: CanvasRenderingContext2D, label: string, ring: RingSnapsh
     ctx.stroke();
   };
   tick(ring.reqEvent, COLORS.ev, outer + 1, outer + 8, 2);
-  tick(ring.rspEvent, COLORS.ev, inner - 8, inner - 1, 2);
-  tick(ring.reqProd, COLORS.req, inner - 4, outer + 6, 2);
-  tick(ring.reqCons, COLORS.cons, inner - 2, outer + 2, 2);
-  tick(ring.rspProd, COLORS.rsp, inner, outer, 2);
+  tick(ring.rspEvent, COLORS.ev, band - 8, band - 1, 2);
+  tick(ring.reqProd, COLORS.req, band - 4, outer + 6, 2);
+  tick(ring.reqCons, COLORS.cons, band - 2, outer + 2, 2);
+  tick(ring.rspProd, COLORS.rsp, band, outer, 2);
   ctx.fillStyle = '#1d232b';
   ctx.textAlign = 'center';
   ctx.font = '600 15px system-ui, sans-serif';
   ctx.fillText(label, cx, cy - 4);
   ctx.font = '11px system-ui, sans-serif';
   ctx.fillStyle = '#44516a';
-  ctx.fillText(`${pending} waiting`, cx, cy + 12);
+  ctx.fillText(`${pending} ${label.startsWith('RX') ? 'posted' : 'waiting'}`, cx, cy + 12);
 }
 
 function slotChip(slot: SlotSnapshot, direction: 'tx' | 'rx'): HTMLElement {
@@ -113,7 +121,7 @@ class QueueView {
     this.rxCtx = canvas(rx, 180, 180);
     this.rxIdx = el('div', 'idx', rx);
     const detail = el('div', 'detail', this.root);
-    el('h3', undefined, detail).textContent = 'last TX batch: requests (private copies) and extras → response status';
+    el('h3', undefined, detail).textContent = 'last TX batch: requests (private copies) and extras → response status; then requests still waiting';
     this.txSlots = el('div', 'slots', detail);
     this.copyTitle = el('h3', undefined, detail);
     this.copies = el('div', 'copies', detail);
@@ -136,7 +144,13 @@ class QueueView {
     drawRing(this.rxCtx, `RX ${q.name.replace(/^.*-/, '')}`, q.rx);
     this.txIdx.textContent = indexText(q.tx);
     this.rxIdx.textContent = indexText(q.rx) + `\nbacklog    ${q.backlog}${q.stalled ? ' STALLED' : ''}`;
-    this.txSlots.replaceChildren(...q.tx.batch.map((s) => slotChip(s, 'tx')));
+    const pending = q.tx.pending ?? [];
+    this.txSlots.replaceChildren(...q.tx.batch.map((s) => slotChip(s, 'tx')), ...pending.map((s) => {
+      const chip = slotChip(s, 'tx');
+      chip.classList.add('waiting');
+      chip.textContent = `${chip.textContent?.replace(/ → .*$/, '')} (waiting)`;
+      return chip;
+    }));
     this.rxSlots.replaceChildren(...q.rx.batch.slice(-16).map((s) => slotChip(s, 'rx')));
     const bytes = q.txCopies.reduce((n, c) => n + c.len, 0);
     this.copyTitle.textContent = `last TX grant-copy batch: ${q.txCopyCount} ops${q.txCopyCount > q.txCopies.length ? ` (first ${q.txCopies.length}: ${bytes} B)` : `, ${bytes} B`}`;

@@ -26,6 +26,8 @@ export interface RingSnapshot {
   rspProdPvt: number;
   /** The slots of the last batch, oldest first (at most SLOTS_SHOWN). */
   batch: SlotSnapshot[];
+  /** TX only: requests published and not consumed yet, as the shared page holds them (at most SLOTS_SHOWN). */
+  pending?: SlotSnapshot[];
 }
 
 /**
@@ -127,10 +129,10 @@ export function snapshotDataPath(path: EngineDataPath): QueueSnapshot[] {
 
 function snapshotQueue(queue: NetbackQueue): QueueSnapshot {
   const k = queue.kernels;
-  const copies = txCopies(k);
+  const copies = txCopies(k, queue.lastTxBatch.ops);
   return {
     name: queue.name,
-    tx: txRing(k),
+    tx: txRing(k, queue.lastTxBatch.slots),
     rx: rxRing(k),
     txCopies: copies.shown,
     txCopyCount: copies.count,
@@ -154,12 +156,11 @@ function indices(k: KernelInstance, ring: string, cons: string, pvt: string): Om
   };
 }
 
-// The last TX batch: QS_TX_SLOTS requests ending at rsp_prod_pvt, their private copies (indexed by
-// batch position) and the responses commit wrote over the shared slots.
-function txRing(k: KernelInstance): RingSnapshot {
+// The last TX batch that consumed slots: `slots` requests ending at rsp_prod_pvt, their private
+// copies (indexed by batch position) and the responses commit wrote over the shared slots.
+function txRing(k: KernelInstance, slots: number): RingSnapshot {
   const ring = indices(k, 'TX', 'QS_TX_REQ_CONS', 'QS_TX_RSP_PROD_PVT');
   const view = k.view;
-  const slots = view.getUint32(k.constant('QUEUE_STATE_OFFSET') + k.constant('QS_TX_SLOTS'), true);
   const start = (ring.rspProdPvt - slots) >>> 0;
   const copies = k.constant('TX_REQ_COPY_OFFSET');
   const stride = k.constant('TX_REQ_COPY_STRIDE');
@@ -185,7 +186,17 @@ function txRing(k: KernelInstance): RingSnapshot {
     });
     extraNext = (flags & NETTXF_EXTRA_INFO) !== 0;
   }
-  return { ...ring, batch };
+  const pending: SlotSnapshot[] = [];
+  const waiting = (ring.reqProd - ring.reqCons) >>> 0;
+  for (let i = 0; i < Math.min(waiting, SLOTS_SHOWN); i++) {
+    const index = (ring.reqCons + i) >>> 0;
+    const r = page + RING_HEADER + (index % RING_SLOTS) * TX_ENTRY;
+    pending.push({
+      index, kind: 'request', gref: view.getUint32(r, true), offset: view.getUint16(r + 4, true), flags: view.getUint16(r + 6, true),
+      id: view.getUint16(r + 8, true), size: view.getUint16(r + 10, true),
+    });
+  }
+  return { ...ring, batch, pending };
 }
 
 // The last RX slots: the backend's private staging (indexed by ring slot) keeps each request's id
@@ -222,9 +233,8 @@ function rxRing(k: KernelInstance): RingSnapshot {
   return { ...ring, batch };
 }
 
-function txCopies(k: KernelInstance): { shown: CopySnapshot[]; count: number } {
+function txCopies(k: KernelInstance, count: number): { shown: CopySnapshot[]; count: number } {
   const view = k.view;
-  const count = view.getUint32(k.constant('QUEUE_STATE_OFFSET') + k.constant('QS_TX_OP_COUNT'), true);
   const ops = k.constant('TX_OPS_OFFSET');
   const size = k.constant('GNTOP_SIZE');
   const shown: CopySnapshot[] = [];
