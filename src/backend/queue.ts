@@ -110,7 +110,8 @@ export class NetbackQueue {
   fatal: FrontendFatalError | undefined;
 
   private readonly options: QueueOptions;
-  private readonly instance: KernelInstance;
+  /** This queue's kernels (one Wasm instance): read-only views such as the ring snapshot use it. */
+  readonly instance: KernelInstance;
   private readonly tx: TxRingKernel;
   private readonly rx: RxRingKernel;
   private readonly offload: Offload;
