@@ -9,11 +9,16 @@ import { onesSum } from './checksum.js';
 export interface TsoScratch {
   bytes: Uint8Array;
   words: Uint32Array;
+  /** Where each segment of the last call starts in `bytes`, and its length. */
+  offsets: Uint32Array;
+  lengths: Uint32Array;
 }
+
+const MAX_SEGMENTS = 256;
 
 export function tsoScratch(size: number): TsoScratch {
   const buffer = new ArrayBuffer((size + 3) & ~3);
-  return { bytes: new Uint8Array(buffer), words: new Uint32Array(buffer) };
+  return { bytes: new Uint8Array(buffer), words: new Uint32Array(buffer), offsets: new Uint32Array(MAX_SEGMENTS), lengths: new Uint32Array(MAX_SEGMENTS) };
 }
 
 /**
@@ -38,7 +43,7 @@ export function segmentTcp(frame: Uint8Array, start: number, length: number, mss
   // Each segment at a 4-aligned payload position: pad = distance that aligns headers.
   const pad = (4 - (headers & 3)) & 3;
   const stride = (pad + headers + mss + 3) & ~3;
-  if (segments * stride > bytes.length) return -1;
+  if (segments * stride > bytes.length || segments > MAX_SEGMENTS) return -1;
   const seq0 = ((frame[start + l4 + 4]! << 24) | (frame[start + l4 + 5]! << 16) | (frame[start + l4 + 6]! << 8) | frame[start + l4 + 7]!) >>> 0;
   const id0 = v4 ? (frame[start + l3 + 4]! << 8) | frame[start + l3 + 5]! : 0;
   const flags = frame[start + l4 + 13]!;
@@ -71,7 +76,8 @@ export function segmentTcp(frame: Uint8Array, start: number, length: number, mss
     const seq = (seq0 + s * mss) >>> 0;
     const t = at + l4;
     bytes[t + 4] = seq >>> 24; bytes[t + 5] = (seq >>> 16) & 0xff; bytes[t + 6] = (seq >>> 8) & 0xff; bytes[t + 7] = seq & 0xff;
-    bytes[t + 13] = last ? flags : flags & ~0x09; // FIN and PSH only on the last segment
+    // FIN and PSH only on the last segment, CWR only on the first. see: tcp_offload.c tcp_gso_segment
+    bytes[t + 13] = (last ? flags : flags & ~0x09) & (s === 0 ? 0xff : ~0x80);
     bytes[t + 16] = 0; bytes[t + 17] = 0;
     let sum = addrSum + 6 + segLen;
     for (let i = 0; i < tcpLen; i += 2) sum += (bytes[t + i]! << 8) | bytes[t + i + 1]!;
@@ -80,6 +86,8 @@ export function segmentTcp(frame: Uint8Array, start: number, length: number, mss
     const total = onesSum(bytes, out.words, at + headers, at + headers + size, sum);
     const c = ~total & 0xffff;
     bytes[t + 16] = c >>> 8; bytes[t + 17] = c & 0xff;
+    out.offsets[s] = at;
+    out.lengths[s] = headers + size;
   }
   return segments;
 }
