@@ -39,6 +39,8 @@ export class TsTxParser {
   // The private copies: 12 request bytes per batch position, and the staged responses.
   private readonly copy = new Uint8Array(SLOTS * 16);
   private readonly copyView = new DataView(this.copy.buffer);
+  private readonly copyWords = new Uint32Array(this.copy.buffer);
+  private readonly ringWords: Uint32Array;
   private readonly status = new Int16Array(SLOTS);
   private readonly kind = new Uint8Array(SLOTS);
   // Grant-copy ops.
@@ -72,6 +74,8 @@ export class TsTxParser {
   constructor(ring: Uint8Array) {
     this.ring = ring;
     this.ringView = new DataView(ring.buffer, ring.byteOffset, PAGE);
+    if ((ring.byteOffset & 3) !== 0) throw new RangeError('the ring page must be 4-byte aligned');
+    this.ringWords = new Uint32Array(ring.buffer, ring.byteOffset, PAGE / 4);
   }
 
   attach(): number {
@@ -84,9 +88,14 @@ export class TsTxParser {
   }
 
   private copySlot(index: number, pos: number, status: number): number {
-    const src = ENTRIES + (index & (SLOTS - 1)) * SLOT;
+    // Three 32-bit loads: slots (64 + 12n) and copies (16n) are 4-aligned.
+    const src = (ENTRIES + (index & (SLOTS - 1)) * SLOT) >>> 2;
     const dst = pos * 16;
-    this.copy.set(this.ring.subarray(src, src + SLOT), dst);
+    const words = this.copyWords;
+    const ring = this.ringWords;
+    words[dst >>> 2] = ring[src]!;
+    words[(dst >>> 2) + 1] = ring[src + 1]!;
+    words[(dst >>> 2) + 2] = ring[src + 2]!;
     this.status[pos] = status;
     this.kind[pos] = KIND_PLAIN;
     return dst;
