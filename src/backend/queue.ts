@@ -116,7 +116,8 @@ export class NetbackQueue {
   readonly lastTxBatch = { slots: 0, ops: 0 };
 
   private readonly options: QueueOptions;
-  private readonly instance: KernelInstance;
+  /** This queue's kernels (one Wasm instance): read-only views such as the ring snapshot use it. */
+  readonly instance: KernelInstance;
   private readonly tx: TxRingKernel;
   private readonly rx: RxRingKernel;
   private readonly offload: Offload;

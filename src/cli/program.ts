@@ -3,10 +3,17 @@
 
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
+import { registerBench } from './bench.js';
+import { registerSim } from './sim.js';
 
 export function buildProgram(): Command {
-  return new Command('wasm-netback')
+  const program = new Command('wasm-netback')
     .description('Userspace Xen network backend: netif rings to Linux TAP devices, packet code in WebAssembly')
     .version(VERSION, '-V, --version', 'print the version and exit')
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // Usage errors become a CommanderError main.ts turns into exit 64 (sysexits EX_USAGE).
+    .exitOverride();
+  registerSim(program);
+  registerBench(program);
+  return program;
 }

@@ -1,5 +1,5 @@
 // The benchmark tab: the kernels' bench_* loops run inside Wasm on data already in linear memory,
-// driven as bench/kernels.ts drives them in Node (same inputs, same loops), so the figures compare
+// driven as src/bench/kernels.ts drives them in Node (same inputs, same loops), so the figures compare
 // V8 in the browser with V8 in Node. Timing: a batch calibrated to MIN_SECONDS, best of REPS.
 
 import { instantiateKernels, type KernelInstance } from '../wasm/module.js';
@@ -80,7 +80,7 @@ function cases(): Case[] {
       const bench = k.fn('bench_tso');
       const produced = bench(at, frame.length, gsoType, mss, 1);
       if (produced !== segments) throw new Error(`${kernel}: ${produced} segments, expected ${segments}`);
-      // GB/s of TCP payload, Mops = segments/s (as bench/kernels.ts reports it)
+      // GB/s of TCP payload, Mops = segments/s (as src/bench/kernels.ts reports it)
       return row('gso', kernel, payload, bestRate((n) => bench(at, frame.length, gsoType, mss, n)) * segments, payload / segments);
     });
   }

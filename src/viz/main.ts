@@ -85,10 +85,13 @@ function attach(base: string): void {
   body.dataset.status = 'attached';
   let received = false;
   const events = new EventSource(`${url}/events`);
-  events.onmessage = (message) => {
+  // `wasm-netback sim` names its events `snapshot`; a plain stream sends unnamed messages
+  const onSnapshot = (message: MessageEvent): void => {
     received = true;
     render(JSON.parse(message.data as string) as HostSnapshot);
   };
+  events.onmessage = onSnapshot;
+  events.addEventListener('snapshot', onSnapshot);
   events.onerror = () => {
     if (received) return; // EventSource reconnects by itself
     events.close();

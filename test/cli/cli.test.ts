@@ -24,6 +24,6 @@ describe('wasm-netback CLI', () => {
   });
 
   it('cli_unknown_option_fails_with_usage', async () => {
-    await expect(run(process.execPath, [bin, '--no-such-option'])).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining("unknown option '--no-such-option'") });
+    await expect(run(process.execPath, [bin, '--no-such-option'])).rejects.toMatchObject({ code: 64, stderr: expect.stringContaining("unknown option '--no-such-option'") });
   });
 });

@@ -1,13 +1,15 @@
 // The kernel benchmarks: each runs a bench_* loop inside Wasm on data already in linear memory,
-// so what is measured is the kernel, not the JS↔Wasm call. Inputs come from the same frame
-// builder the tests use.
+// so what is measured is the kernel, not the JS↔Wasm call; where a pure-TypeScript version of
+// the same kernel exists (src/bench-ts/) it runs on the same input right after, as an `ts` row.
 
-import type { Kernels } from '../src/index.js';
-import { TxRingKernel } from '../src/wasm/tx-ring.js';
-import { buildFrame, pseudoRandomBytes } from '../test/reference/frames.js';
-import { TestGrantTable } from '../test/support/grant-table.js';
-import { gsoExtra, makeFrame, TxFrontend } from '../test/support/tx-frontend.js';
+import type { Kernels } from '../wasm/kernels.js';
+import { TxRingKernel } from '../wasm/tx-ring.js';
+import { buildFrame, pseudoRandomBytes } from '../sim/frames.js';
+import { completeChecksum, internetChecksum } from '../bench-ts/checksum.js';
+import { segmentTcp, tsoScratch } from '../bench-ts/tso.js';
+import { TsTxParser } from '../bench-ts/tx-parse.js';
 import { bestRate, row, type BenchRow, type TimingOptions } from './harness.js';
+import { fillTxRing, type TxRingShape } from './tx-ring-fill.js';
 
 export interface KernelBench {
   group: string;
@@ -15,6 +17,15 @@ export interface KernelBench {
 }
 
 const ENGINE_NOTE = `AssemblyScript, Node ${process.version} (V8), one core, cache-hot`;
+const TS_NOTE = `pure TypeScript (src/bench-ts), Node ${process.version} (V8), one core, cache-hot`;
+
+/** A 4-aligned private buffer with its byte and word views, for the TypeScript kernels. */
+function aligned(bytes: Uint8Array): { bytes: Uint8Array; words: Uint32Array } {
+  const buffer = new ArrayBuffer((bytes.length + 3) & ~3);
+  const copy = new Uint8Array(buffer);
+  copy.set(bytes);
+  return { bytes: copy, words: new Uint32Array(buffer) };
+}
 
 const rawChecksum: KernelBench = {
   group: 'csum_raw',
@@ -26,7 +37,10 @@ const rawChecksum: KernelBench = {
       instance.write(buffer, pseudoRandomBytes(size, size), buffer, instance.constant('SCRATCH_SIZE'));
       const bench = instance.fn('bench_inet_checksum');
       const rate = bestRate((n) => bench(buffer, size, n), timing);
-      rows.push(row('csum_raw', 'raw_cksum', 'wasm_simd128', size, rate, size, ENGINE_NOTE));
+      rows.push(row('csum_raw', 'raw_cksum', 'wasm', size, rate, size, `simd128; ${ENGINE_NOTE}`));
+      const ts = aligned(pseudoRandomBytes(size, size));
+      const tsRate = bestRate((n) => { for (let i = 0; i < n; i++) internetChecksum(ts.bytes, ts.words, 0, size); }, timing);
+      rows.push(row('csum_raw', 'raw_cksum', 'ts', size, tsRate, size, TS_NOTE));
     }
     return rows;
   },
@@ -40,11 +54,20 @@ const l4Checksum: KernelBench = {
     const instance = k.instance;
     const at = instance.constant('SCRATCH_OFFSET');
     const bench = instance.fn('bench_csum_complete');
-    return [64, 1500].map((size) => {
-      const { frame } = buildFrame({ ip: 4, l4: 'tcp', payload: size - 54, checksum: 'pseudo' });
+    return [64, 1500].flatMap((size) => {
+      const frame = buildFrame({ ip: 4, l4: 'tcp', payload: size - 54, checksum: 'pseudo' });
       instance.write(at, frame, at, instance.constant('SCRATCH_SIZE'));
       const rate = bestRate((n) => bench(at, frame.length, n), timing);
-      return row('csum_l4', 'csum_complete_tcp4', 'wasm_simd128', size, rate, size, ENGINE_NOTE);
+      // The same loop as the Wasm bench: restore the pseudo sum, complete the checksum.
+      const ts = aligned(frame);
+      const hi = frame[50]!, lo = frame[51]!;
+      const tsRate = bestRate((n) => {
+        for (let i = 0; i < n; i++) { ts.bytes[50] = hi; ts.bytes[51] = lo; completeChecksum(ts.bytes, ts.words, 0, frame.length); }
+      }, timing);
+      return [
+        row('csum_l4', 'csum_complete_tcp4', 'wasm', size, rate, size, `simd128; ${ENGINE_NOTE}`),
+        row('csum_l4', 'csum_complete_tcp4', 'ts', size, tsRate, size, TS_NOTE),
+      ];
     });
   },
 };
@@ -60,15 +83,21 @@ const segmentation: KernelBench = {
       { ip: 4 as const, gsoType: 1, mss: 1448, segments: 45, kernel: 'tso_tcp4' },
       { ip: 6 as const, gsoType: 2, mss: 1428, segments: 45, kernel: 'tso_tcp6' },
     ];
-    return shapes.map(({ ip, gsoType, mss, segments, kernel }) => {
+    return shapes.flatMap(({ ip, gsoType, mss, segments, kernel }) => {
       const payload = mss * segments;
-      const { frame } = buildFrame({ ip, l4: 'tcp', payload, tcpOptionBytes: 12, checksum: 'pseudo' });
+      const frame = buildFrame({ ip, l4: 'tcp', payload, tcpOptionBytes: 12, checksum: 'pseudo' });
       instance.write(at, frame, at, instance.constant('SCRATCH_SIZE'));
       const produced = bench(at, frame.length, gsoType, mss, 1);
       if (produced !== segments) throw new Error(`${kernel}: ${produced} segments, expected ${segments}`);
       const rate = bestRate((n) => bench(at, frame.length, gsoType, mss, n), timing);
-      return row('gso', kernel, 'wasm_simd128', payload, rate * segments, payload / segments,
-        `${segments} segments of MSS ${mss}, copy + full checksums; GBps = TCP payload; Mops = segments/s; ${ENGINE_NOTE}`);
+      const out = tsoScratch(segments * (mss + 128));
+      if (segmentTcp(frame, 0, frame.length, mss, out) !== segments) throw new Error(`${kernel} (ts): wrong segment count`);
+      const tsRate = bestRate((n) => { for (let i = 0; i < n; i++) segmentTcp(frame, 0, frame.length, mss, out); }, timing);
+      const note = `${segments} segments of MSS ${mss}, copy + full checksums; GBps = TCP payload; Mops = segments/s`;
+      return [
+        row('gso', kernel, 'wasm', payload, rate * segments, payload / segments, `${note}; simd128; ${ENGINE_NOTE}`),
+        row('gso', kernel, 'ts', payload, tsRate * segments, payload / segments, `${note}; ${TS_NOTE}`),
+      ];
     });
   },
 };
@@ -79,23 +108,27 @@ const segmentation: KernelBench = {
 const txParse: KernelBench = {
   group: 'tx_parse',
   run(k, timing) {
-    const shapes: [label: string, size: number, fill: (fe: TxFrontend) => void][] = [
-      ['64B', 64, (fe) => { for (let i = 0; i < 256; i++) fe.packet({ frame: makeFrame(64, i) }); }],
-      ['64KiB_gso', 65535, (fe) => {
-        const slots = [1024, ...Array.from({ length: 15 }, () => 4096), 65535 - 1024 - 15 * 4096];
-        for (let i = 0; i < 14; i++) fe.packet({ frame: makeFrame(65535, i), slots, extras: [gsoExtra(1448, 1)] });
-      }],
-    ];
-    return shapes.map(([label, size, fill]) => {
+    const shapes: [label: TxRingShape, size: number][] = [['64B', 64], ['64KiB_gso', 65535]];
+    return shapes.flatMap(([label, size]) => {
       const tx = new TxRingKernel(k.instance);
-      const frontend = new TxFrontend(k.instance, new TestGrantTable());
-      fill(frontend);
-      frontend.publish();
+      const ringAt = k.instance.constant('TX_RING_OFFSET');
+      fillTxRing(k.instance.bytes.subarray(ringAt, ringAt + 4096), label);
       tx.attach();
       const slotsPerRound = tx.benchParse(1);
       const rounds = bestRate((n) => tx.benchParse(n), timing);
-      return row('tx_parse', `tx_build_commit_${label}`, 'wasm', size, rounds * slotsPerRound, 0,
-        `${slotsPerRound} slots per round (a full ring); Mops = M slots/s; ${ENGINE_NOTE}`);
+      const ring = new Uint8Array(4096);
+      fillTxRing(ring, label);
+      const saved = ring.slice(64, 64 + 256 * 12);
+      const parser = new TsTxParser(ring);
+      parser.attach();
+      const tsSlots = parser.benchParse(1, saved);
+      if (tsSlots !== slotsPerRound) throw new Error(`tx_parse ${label}: ts parsed ${tsSlots} slots, wasm ${slotsPerRound}`);
+      const tsRounds = bestRate((n) => parser.benchParse(n, saved), timing);
+      const note = `${slotsPerRound} slots per round (a full ring); Mops = M slots/s`;
+      return [
+        row('tx_parse', `tx_build_commit_${label}`, 'wasm', size, rounds * slotsPerRound, 0, `${note}; ${ENGINE_NOTE}`),
+        row('tx_parse', `tx_build_commit_${label}`, 'ts', size, tsRounds * tsSlots, 0, `${note}; ${TS_NOTE}`),
+      ];
     });
   },
 };
@@ -152,7 +185,7 @@ const flowHash: KernelBench = {
     const frame = instance.constant('RX_BUF_OFFSET');
     const bench = instance.fn('bench_flow_hash');
     return ([4, 6] as const).map((ip) => {
-      const bytes = buildFrame({ ip, l4: 'tcp', payload: 64 }).frame;
+      const bytes = buildFrame({ ip, l4: 'tcp', payload: 64 });
       instance.write(frame, bytes, frame, instance.constant('RX_BUF_SIZE'));
       const rate = bestRate((n) => bench(frame, bytes.length, n), timing);
       return row('flow_hash', ip === 4 ? 'flow_hash_ipv4_tcp' : 'flow_hash_ipv6_tcp', 'wasm', bytes.length, rate, bytes.length, `headers + Toeplitz; ${ENGINE_NOTE}`);

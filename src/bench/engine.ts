@@ -3,11 +3,12 @@
 // Everything runs on one thread, so the figures include the simulated guest's own work (writing
 // requests, granting pages, reading responses), as a real guest's would not.
 
-import type { PacketPort, PacketReceiver } from '../src/backend/datapath.js';
-import type { NetworkInterfaceFactory } from '../src/backend/vif.js';
-import { compileKernels, readKernels } from '../src/index.js';
-import { SimHost } from '../src/sim/host.js';
-import { buildFrame } from '../test/reference/frames.js';
+import type { PacketPort, PacketReceiver } from '../backend/datapath.js';
+import type { NetworkInterfaceFactory } from '../backend/vif.js';
+import { compileKernels } from '../wasm/module.js';
+import { readKernels } from '../wasm/node-source.js';
+import { SimHost } from '../sim/host.js';
+import { buildFrame } from '../sim/frames.js';
 import { row, type BenchRow, type TimingOptions } from './harness.js';
 
 /** A port that counts what the vif transmits and lets the bench inject frames for the guest. */
@@ -38,8 +39,8 @@ interface Shape {
 }
 
 function shapes(): Shape[] {
-  const small = buildFrame({ ip: 4, l4: 'udp', payload: 64 - 42, checksum: 'full' }).frame;
-  const big = buildFrame({ ip: 4, l4: 'tcp', payload: 45 * 1448, tcpOptionBytes: 12, checksum: 'pseudo' }).frame;
+  const small = buildFrame({ ip: 4, l4: 'udp', payload: 64 - 42, checksum: 'full' });
+  const big = buildFrame({ ip: 4, l4: 'tcp', payload: 45 * 1448, tcpOptionBytes: 12, checksum: 'pseudo' });
   return [{ label: '64B', frame: small }, { label: '64KiB_gso', frame: big, gso: { type: 'tcpv4', size: 1448 } }];
 }
 
@@ -113,8 +114,8 @@ async function guestRx(shape: Shape, seconds: number): Promise<Measured> {
   return { frames, bytes, elapsed, engine };
 }
 
-export async function engineBenches(timing: TimingOptions): Promise<BenchRow[]> {
-  const seconds = Math.max(0.5, timing.minTime * timing.reps);
+export async function engineBenches(timing: TimingOptions, minSeconds = 0.5): Promise<BenchRow[]> {
+  const seconds = Math.max(minSeconds, timing.minTime * timing.reps);
   const rows: BenchRow[] = [];
   for (const shape of shapes()) {
     for (const [direction, run] of [['guest_tx', guestTx], ['guest_rx', guestRx]] as const) {

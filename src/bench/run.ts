@@ -1,0 +1,54 @@
+// Every benchmark of the project in one runner, shared by `wasm-netback bench` and `npm run bench`
+// (which is that command): the kernels (Wasm, and pure TypeScript where a version exists), and the
+// engine end to end over the simulated host. Rows are printed as they come (JSON lines) or as a
+// table at the end.
+
+import { readFile } from 'node:fs/promises';
+import { kernelsFromBytes, type Kernels } from '../wasm/kernels.js';
+import { readKernels } from '../wasm/node-source.js';
+import { engineBenches } from './engine.js';
+import { formatTable, type BenchRow, type TimingOptions } from './harness.js';
+import { KERNEL_BENCHES } from './kernels.js';
+
+export interface BenchOptions {
+  quick?: boolean;
+  /** Shortest batches (tests): rows with the schema, figures meaningless. */
+  smoke?: boolean;
+  json?: boolean;
+  /** Only these groups (csum_raw, csum_l4, gso, tx_parse, rx_pack, toeplitz, flow_hash, engine). */
+  groups?: readonly string[];
+  /** An earlier build of the kernels, run interleaved per group for a before/after in one run. */
+  baseline?: string;
+  /** Where rows and the table go (default stdout). */
+  write?: (text: string) => void;
+}
+
+export const BENCH_GROUPS = ['csum_raw', 'csum_l4', 'gso', 'tx_parse', 'rx_pack', 'toeplitz', 'flow_hash', 'engine'] as const;
+
+export async function runBenchmarks(options: BenchOptions = {}): Promise<BenchRow[]> {
+  const write = options.write ?? ((text: string) => { process.stdout.write(text); });
+  const builds: [label: string, kernels: Kernels][] = [['', await kernelsFromBytes(await readKernels())]];
+  if (options.baseline !== undefined) builds.push(['@baseline', await kernelsFromBytes(new Uint8Array(await readFile(options.baseline)))]);
+  const timing: TimingOptions = options.smoke ? { minTime: 0.002, reps: 1 } : options.quick ? { minTime: 0.05, reps: 2 } : { minTime: 0.25, reps: 5 };
+  const wanted = (group: string) => options.groups === undefined || options.groups.includes(group);
+  const rows: BenchRow[] = [];
+  const emit = (r: BenchRow) => {
+    rows.push(r);
+    if (options.json) write(`${JSON.stringify(r)}\n`);
+  };
+  for (const bench of KERNEL_BENCHES) {
+    if (!wanted(bench.group)) continue;
+    builds.forEach(([label, kernels], b) => {
+      for (const r of bench.run(kernels, timing)) {
+        // The TypeScript rows do not depend on the kernels build: once is enough.
+        if (b > 0 && r.impl === 'ts') continue;
+        emit(r.impl === 'ts' ? r : { ...r, impl: r.impl + label });
+      }
+    });
+  }
+  if (wanted('engine')) {
+    for (const r of await engineBenches(timing, options.smoke ? 0.05 : 0.5)) emit(r);
+  }
+  if (!options.json) write(`${formatTable(rows)}\n`);
+  return rows;
+}

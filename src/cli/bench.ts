@@ -1,0 +1,33 @@
+// `wasm-netback bench`: every benchmark (src/bench/run.ts), a table or JSON lines in the
+// peer-bench schema, Wasm kernels next to their pure-TypeScript versions.
+
+import { Option, type Command } from 'commander';
+import { setFlagsFromString } from 'node:v8';
+import { BENCH_GROUPS, runBenchmarks } from '../bench/run.js';
+import { usageError } from './exit.js';
+
+interface BenchCliOptions {
+  quick: boolean;
+  json: boolean;
+  group?: string[];
+  baseline?: string;
+  smoke: boolean;
+}
+
+export function registerBench(program: Command): void {
+  program.command('bench')
+    .description('benchmarks of the kernels (Wasm and pure TypeScript) and of the engine over the simulated host; no Xen needed')
+    .option('--quick', 'short batches (about 10x faster, noisier)', false)
+    .option('--json', 'JSON lines in the peer-bench schema (group kernel impl size GBps Gbitps Mops ns_per_op note) instead of a table', false)
+    .option('--group <name...>', `only these groups (${BENCH_GROUPS.join(', ')})`)
+    .option('--baseline <wasm>', 'also run an earlier build of the kernels, for a before/after in one run')
+    .addOption(new Option('--smoke', 'tiny batches: checks the rows, not the speed (tests)').default(false).hideHelp())
+    .action(async (options: BenchCliOptions) => {
+      for (const group of options.group ?? []) {
+        if (!(BENCH_GROUPS as readonly string[]).includes(group)) throw usageError(`--group: no group ${JSON.stringify(group)} (${BENCH_GROUPS.join(', ')})`);
+      }
+      // TurboFan from the start, as `node --no-liftoff` would: the module is compiled after this.
+      setFlagsFromString('--no-liftoff');
+      await runBenchmarks({ quick: options.quick, smoke: options.smoke, json: options.json, groups: options.group, baseline: options.baseline });
+    });
+}

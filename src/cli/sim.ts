@@ -1,0 +1,295 @@
+// `wasm-netback sim`: a whole simulated Xen host in this process — xenstore, toolstack, grant
+// table, event channels, Linux-like netfronts — whose vifs the real engine serves, joined by the
+// in-process bridge (or real TAPs with --tap), with traffic flowing between the guests: pings
+// and one bulk GSO stream per queue (src/sim/traffic.ts). Live per-vif counters on the terminal,
+// the visualizer's data over HTTP, and a summary (text or --json) at the end.
+
+import type { Command } from 'commander';
+import { compileKernels, readKernels } from '../index.js';
+import { SimHost } from '../sim/host.js';
+import { TrafficGenerator, type GuestTrafficStats } from '../sim/traffic.js';
+import { snapshotHost, type VifSnapshot } from '../viz/snapshot.js';
+import { nativeAvailable } from '../tap/native.js';
+import { tapInterfaces } from '../tap/port.js';
+import { NETTXF_EXTRA_INFO, NETTXF_MORE_DATA } from '../xen/sim/netfront-tx.js';
+import type { SimNetfront } from '../xen/sim/netfront.js';
+import { CliError, EX_NOPERM, EX_SOFTWARE, EX_UNAVAILABLE, integerOption, secondsOption } from './exit.js';
+import { startVizServer, type VizServer } from './viz-server.js';
+
+export interface SimOptions {
+  guests: number;
+  queues: number;
+  seconds?: number;
+  tap: boolean;
+  hostile: boolean;
+  json: boolean;
+  /** undefined: serve when interactive; false: --no-viz; a number: --viz PORT. */
+  viz?: number | boolean;
+  vizHost: string;
+}
+
+export interface VifSummary {
+  name: string;
+  domid: number;
+  hostile: boolean;
+  state: string;
+  carrier: boolean;
+  disabled: string | null;
+  features: Record<string, boolean> | null;
+  queues: number;
+  /** Guest TX (frames the engine took from the guest) and guest RX (frames it put into the guest). */
+  packets: { tx: number; rx: number };
+  bytes: { tx: number; rx: number };
+  drops: { total: number; byCounter: Record<string, number> };
+  errors: { total: number; byCounter: Record<string, number> };
+  /** Mbit/s over the run, each direction. */
+  throughput: { txMbps: number; rxMbps: number };
+  traffic: GuestTrafficStats | null;
+}
+
+export interface SimSummary {
+  seconds: number;
+  mode: 'bridge' | 'tap';
+  guests: number;
+  queues: number;
+  vifs: VifSummary[];
+  bridge: { forwarded: number; flooded: number; dropped: number } | null;
+  /** Drops or errors on a vif other than the hostile one (expected: 0). */
+  unexpectedDrops: number;
+  /** Every non-hostile vif connected, enabled, with traffic both ways and no unexpected drop. */
+  ok: boolean;
+}
+
+const DEFAULT_VIZ_PORT = 7040;
+const DROP_COUNTER = /drop|expired/i;
+const ERROR_COUNTER = /^(tx_fatal|rx_copy_errors|ctrl_rejected)$/;
+
+export function registerSim(program: Command): void {
+  program.command('sim')
+    .description('run a simulated Xen host: guests whose vifs the real engine serves, with traffic, live counters and the visualizer data')
+    .option('--guests <n>', 'guests (2-64), joined by the in-process bridge', integerOption('--guests', 2, 64), 2)
+    .option('--queues <n>', 'queues per vif (1-8)', integerOption('--queues', 1, 8), 1)
+    .option('--seconds <s>', 'run this long, then print a summary and exit', secondsOption('--seconds'))
+    .option('--tap', 'real TAP devices vif<D>.0 instead of the in-process bridge (root)', false)
+    .option('--hostile', 'one more guest that sends malformed rings (its vif is disabled; the others are unaffected)', false)
+    .option('--json', 'print the summary as JSON (no live display)', false)
+    .option('--viz <port>', 'serve the read-only snapshot (/snapshot, /events) and the page on this port', integerOption('--viz', 0, 65535))
+    .option('--no-viz', 'do not serve the visualizer data')
+    .option('--viz-host <address>', 'address to bind the visualizer server to', '127.0.0.1')
+    .action(async (options: SimOptions) => {
+      process.exitCode = await runSim(options);
+    });
+}
+
+export async function runSim(options: SimOptions): Promise<number> {
+  if (options.tap) {
+    if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+      throw new CliError('NETBACK_SIM_TAP_NEEDS_ROOT', '--tap creates TAP devices, which needs root (CAP_NET_ADMIN); run without --tap for the in-process bridge', EX_NOPERM);
+    }
+    if (!nativeAvailable()) {
+      throw new CliError('NETBACK_SIM_TAP_NO_ADDON', '--tap needs the native addon (build/Release/netback.node): npm run build:native', EX_UNAVAILABLE);
+    }
+  }
+  const log = (line: string) => { if (!options.json) process.stdout.write(`${line}\n`); };
+  const kernels = await compileKernels(await readKernels());
+  const host = new SimHost({
+    kernels,
+    features: { maxQueues: options.queues },
+    ...(options.tap ? { interfaces: tapInterfaces({ up: true }) } : {}),
+  });
+  await host.start();
+  const domids = Array.from({ length: options.guests }, (_, i) => i + 1);
+  for (const domid of domids) await host.addGuest({ domid, queues: options.queues });
+  const hostileDomid = options.hostile ? options.guests + 1 : undefined;
+  if (hostileDomid !== undefined) await host.addGuest({ domid: hostileDomid, queues: 1 });
+
+  const traffic = new TrafficGenerator(host, domids);
+  traffic.start();
+  const timers: ReturnType<typeof setTimeout>[] = [];
+  if (hostileDomid !== undefined) {
+    const raw = host.guests.get(hostileDomid)!.netfront;
+    timers.push(setTimeout(() => hostileDrops(raw), 300));
+    timers.push(setTimeout(() => hostileFatal(raw), 1500));
+  }
+
+  let viz: VizServer | undefined;
+  const serve = options.viz === undefined ? options.seconds === undefined && !options.json : options.viz !== false;
+  if (serve) {
+    const port = typeof options.viz === 'number' ? options.viz : DEFAULT_VIZ_PORT;
+    try {
+      viz = await startVizServer({ host: options.vizHost, port, snapshot: () => snapshotHost(host) });
+    } catch (error) {
+      if (typeof options.viz === 'number') {
+        await shutdown();
+        throw new CliError('NETBACK_SIM_VIZ_LISTEN', `cannot serve the visualizer on ${options.vizHost}:${port}: ${(error as Error).message}`, EX_UNAVAILABLE);
+      }
+      viz = await startVizServer({ host: options.vizHost, port: 0, snapshot: () => snapshotHost(host) });
+    }
+  }
+
+  const mode = options.tap ? 'tap' : 'bridge';
+  log(`wasm-netback sim: ${options.guests} guests${hostileDomid !== undefined ? ` + 1 hostile (domid ${hostileDomid})` : ''}, ${options.queues} queue(s) each, ${mode === 'tap' ? 'real TAP devices (join them to a bridge for the guests to reach each other)' : 'in-process bridge'}`);
+  if (viz !== undefined) {
+    log(viz.page ? `visualizer: ${viz.url}` : `visualizer data: ${viz.url}snapshot (JSON), ${viz.url}events (Server-Sent Events) — the page is not built here`);
+  }
+  log(options.seconds === undefined ? 'Ctrl-C to stop' : `running for ${options.seconds} s`);
+
+  const started = performance.now();
+  const display = new LiveDisplay(process.stdout.isTTY === true && !options.json);
+  let last = { time: started, vifs: snapshotHost(host).vifs };
+  const draw = () => {
+    const now = performance.now();
+    const snapshot = snapshotHost(host);
+    const lines = snapshot.vifs.map((vif) => liveLine(vif, last.vifs.find((v) => v.name === vif.name), (now - last.time) / 1000, vif.domid === hostileDomid));
+    last = { time: now, vifs: snapshot.vifs };
+    if (!options.json) display.show(lines, `${((now - started) / 1000).toFixed(1)} s`);
+  };
+  const ticker = setInterval(draw, display.tty ? 500 : 1000);
+
+  await new Promise<void>((done) => {
+    if (options.seconds !== undefined) timers.push(setTimeout(done, options.seconds * 1000));
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+  clearInterval(ticker);
+  traffic.stop();
+  await host.settle();
+  const elapsed = (performance.now() - started) / 1000;
+  const summary = summarize(snapshotHost(host).vifs, traffic.stats(), hostileDomid, elapsed, mode, options, options.tap ? null : { ...host.bridge.stats });
+  await shutdown();
+  if (options.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  else {
+    display.done();
+    process.stdout.write(`${formatSummary(summary)}\n`);
+  }
+  return summary.ok ? 0 : EX_SOFTWARE;
+
+  async function shutdown(): Promise<void> {
+    for (const timer of timers) clearTimeout(timer);
+    traffic.stop();
+    await viz?.close();
+    await host.close();
+  }
+}
+
+/** Non-fatal malformations Linux answers with an error response: the packets are dropped. */
+function hostileDrops(netfront: SimNetfront): void {
+  const raw = netfront.hostile(0);
+  let index = raw.txRing.reqProd;
+  let id = 0;
+  // see: netback.c xenvif_tx_build_gops (first slot smaller than an Ethernet header)
+  for (let i = 0; i < 3; i++) raw.writeTxRequest(index++, { gref: raw.grant(true), offset: 0, flags: 0, id: id++, size: 10 });
+  // see: netback.c xenvif_count_requests (a follower larger than what the first slot declared)
+  raw.writeTxRequest(index++, { gref: raw.grant(true), offset: 0, flags: NETTXF_MORE_DATA, id: id++, size: 100 });
+  raw.writeTxRequest(index++, { gref: raw.grant(true), offset: 0, flags: 0, id: id++, size: 200 });
+  raw.setTxReqProd(index);
+  raw.notifyTx();
+}
+
+/** A fatal rule: a 22-slot chain (more than fatal_skb_slots), then an extra of type 0. see: netback.c xenvif_count_requests */
+function hostileFatal(netfront: SimNetfront): void {
+  const raw = netfront.hostile(0);
+  let index = raw.txRing.reqProd;
+  for (let i = 0; i < 22; i++) {
+    raw.writeTxRequest(index++, { gref: raw.grant(true), offset: 0, flags: i < 21 ? NETTXF_MORE_DATA : 0, id: 100 + i, size: i === 0 ? 22 * 100 : 100 });
+  }
+  raw.writeTxRequest(index++, { gref: raw.grant(true), offset: 0, flags: NETTXF_EXTRA_INFO, id: 200, size: 60 });
+  raw.writeTxSlot(index++, new Uint8Array(12)); // extra type 0: XEN_NETIF_EXTRA_TYPE_NONE is invalid
+  raw.setTxReqProd(index);
+  raw.notifyTx();
+}
+
+function pick(counters: Record<string, number>, pattern: RegExp): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, value] of Object.entries(counters)) if (pattern.test(name) && value !== 0) out[name] = value;
+  return out;
+}
+
+const total = (counters: Record<string, number>) => Object.values(counters).reduce((a, b) => a + b, 0);
+const mbps = (bytes: number, seconds: number) => (seconds > 0 ? Math.round((bytes * 8) / seconds / 1e4) / 100 : 0);
+
+export function summarize(vifs: VifSnapshot[], traffic: GuestTrafficStats[], hostileDomid: number | undefined, seconds: number,
+  mode: 'bridge' | 'tap', options: SimOptions, bridge: SimSummary['bridge']): SimSummary {
+  let unexpectedDrops = 0;
+  let ok = true;
+  const out = vifs.map((vif): VifSummary => {
+    const c = vif.counters;
+    const drops = pick(c, DROP_COUNTER);
+    const errors = pick(c, ERROR_COUNTER);
+    const hostile = vif.domid === hostileDomid;
+    const packets = { tx: c.tx_ring_packets ?? 0, rx: c.rx_ring_packets ?? 0 };
+    const bytes = { tx: c.tx_ring_bytes ?? 0, rx: c.rx_ring_bytes ?? 0 };
+    if (!hostile) {
+      unexpectedDrops += total(drops) + total(errors);
+      if (vif.state !== 'Connected' || vif.disabled !== null || packets.tx === 0 || packets.rx === 0) ok = false;
+    }
+    return {
+      name: vif.name, domid: vif.domid, hostile, state: vif.state, carrier: vif.carrier, disabled: vif.disabled,
+      features: vif.features, queues: vif.queues.length, packets, bytes,
+      drops: { total: total(drops), byCounter: drops }, errors: { total: total(errors), byCounter: errors },
+      throughput: { txMbps: mbps(bytes.tx, seconds), rxMbps: mbps(bytes.rx, seconds) },
+      traffic: traffic.find((t) => t.domid === vif.domid) ?? null,
+    };
+  });
+  if (unexpectedDrops !== 0) ok = false;
+  return {
+    seconds: Math.round(seconds * 1000) / 1000, mode, guests: options.guests, queues: options.queues, vifs: out, bridge,
+    unexpectedDrops, ok,
+  };
+}
+
+function human(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) { value /= 1000; unit++; }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+function liveLine(vif: VifSnapshot, before: VifSnapshot | undefined, seconds: number, hostile: boolean): string {
+  const c = vif.counters;
+  const p = before?.counters ?? {};
+  const rate = (key: string) => (seconds > 0 ? mbps((c[key] ?? 0) - (p[key] ?? 0), seconds) : 0);
+  const drops = total(pick(c, DROP_COUNTER));
+  const state = vif.disabled !== null ? `DISABLED (${vif.disabled})` : vif.state;
+  return `${vif.name.padEnd(8)} ${state.padEnd(10)} q${vif.queues.length}  tx ${String(c.tx_ring_packets ?? 0).padStart(8)} pkts ${human(c.tx_ring_bytes ?? 0).padStart(8)} ${rate('tx_ring_bytes').toFixed(0).padStart(6)} Mbit/s  `
+    + `rx ${String(c.rx_ring_packets ?? 0).padStart(8)} pkts ${human(c.rx_ring_bytes ?? 0).padStart(8)} ${rate('rx_ring_bytes').toFixed(0).padStart(6)} Mbit/s  drops ${drops}${hostile ? '  (hostile)' : ''}`;
+}
+
+/** Redraws the block in place on a TTY; prints plain timestamped lines otherwise. */
+class LiveDisplay {
+  private drawn = 0;
+  constructor(readonly tty: boolean) {}
+
+  show(lines: string[], time: string): void {
+    if (this.tty) {
+      let out = this.drawn > 0 ? `\x1b[${this.drawn}A` : '';
+      for (const line of [`[${time}]`, ...lines]) out += `\x1b[2K${line}\n`;
+      process.stdout.write(out);
+      this.drawn = lines.length + 1;
+    } else {
+      process.stdout.write(lines.map((line) => `[${time}] ${line}\n`).join(''));
+    }
+  }
+
+  done(): void {
+    this.drawn = 0;
+  }
+}
+
+export function formatSummary(summary: SimSummary): string {
+  const lines = [`summary after ${summary.seconds.toFixed(1)} s (${summary.mode}):`];
+  for (const vif of summary.vifs) {
+    const f = vif.features === null ? '-' : Object.entries(vif.features).filter(([, on]) => on).map(([name]) => name).join(',');
+    lines.push(`  ${vif.name}${vif.hostile ? ' (hostile)' : ''}: ${vif.disabled !== null ? `disabled: ${vif.disabled}` : vif.state}, carrier ${vif.carrier ? 'on' : 'off'}, ${vif.queues} queue(s), features ${f}`);
+    lines.push(`    guest tx ${vif.packets.tx} pkts ${human(vif.bytes.tx)} (${vif.throughput.txMbps} Mbit/s), guest rx ${vif.packets.rx} pkts ${human(vif.bytes.rx)} (${vif.throughput.rxMbps} Mbit/s)`);
+    lines.push(`    drops ${vif.drops.total}${vif.drops.total ? ` ${JSON.stringify(vif.drops.byCounter)}` : ''}, errors ${vif.errors.total}${vif.errors.total ? ` ${JSON.stringify(vif.errors.byCounter)}` : ''}`);
+    if (vif.traffic !== null) {
+      const t = vif.traffic;
+      lines.push(`    ping → dom${t.peer}: ${t.pongsReceived}/${t.pingsSent} answered, rtt ${t.rttMs.toFixed(2)} ms; bulk sent ${human(t.bulkBytesSent)}, received ${human(t.bulkBytesReceived)}`);
+    }
+  }
+  lines.push(summary.ok ? 'ok: traffic both ways on every guest vif, no unexpected drops' : `NOT OK: ${summary.unexpectedDrops} unexpected drops/errors, or a guest vif without traffic`);
+  return lines.join('\n');
+}
+

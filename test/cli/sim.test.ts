@@ -1,0 +1,156 @@
+// `wasm-netback sim` spawned from dist, as a user runs it.
+import { execFile, spawn } from 'node:child_process';
+import { request } from 'node:http';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const bin = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
+
+interface VifSummary {
+  name: string; domid: number; hostile: boolean; state: string; disabled: string | null; carrier: boolean;
+  features: Record<string, boolean> | null; queues: number;
+  packets: { tx: number; rx: number }; bytes: { tx: number; rx: number };
+  drops: { total: number }; errors: { total: number }; throughput: { txMbps: number; rxMbps: number };
+  traffic: { peer: number; pingsSent: number; pongsReceived: number; bulkBytesSent: number; bulkBytesReceived: number } | null;
+}
+interface Summary { vifs: VifSummary[]; unexpectedDrops: number; ok: boolean; guests: number; queues: number }
+
+async function sim(args: string[]): Promise<{ summary: Summary; code: number }> {
+  const { stdout } = await run(process.execPath, [bin, 'sim', ...args, '--json'], { timeout: 60_000 });
+  return { summary: JSON.parse(stdout) as Summary, code: 0 };
+}
+
+function expectHealthy(vif: VifSummary, all: VifSummary[]): void {
+  expect(vif.state).toBe('Connected');
+  expect(vif.disabled).toBeNull();
+  expect(vif.carrier).toBe(true);
+  expect(vif.features).toMatchObject({ sg: true, gsoTcpv4: true });
+  expect(vif.packets.tx).toBeGreaterThan(0);
+  expect(vif.packets.rx).toBeGreaterThan(0);
+  expect(vif.drops.total).toBe(0);
+  expect(vif.errors.total).toBe(0);
+  const t = vif.traffic!;
+  expect(t.pongsReceived).toBeGreaterThan(0);
+  expect(t.pongsReceived).toBeLessThanOrEqual(t.pingsSent);
+  expect(t.bulkBytesReceived).toBeGreaterThan(0);
+  // What this guest got from the bulk stream its predecessor sent, never more than was sent.
+  const sender = all.find((v) => v.traffic?.peer === vif.domid)!;
+  expect(t.bulkBytesReceived).toBeLessThanOrEqual(sender.traffic!.bulkBytesSent);
+  // The engine's byte counters cover at least the stream payload each way.
+  expect(vif.bytes.tx).toBeGreaterThanOrEqual(t.bulkBytesSent);
+  expect(vif.bytes.rx).toBeGreaterThanOrEqual(t.bulkBytesReceived);
+}
+
+describe('wasm-netback sim', () => {
+  it('sim_json_traffic_both_ways_no_drops', async () => {
+    const { summary } = await sim(['--seconds', '5']);
+    expect(summary.vifs.map((v) => v.name)).toEqual(['vif1.0', 'vif2.0']);
+    for (const vif of summary.vifs) expectHealthy(vif, summary.vifs);
+    expect(summary.unexpectedDrops).toBe(0);
+    expect(summary.ok).toBe(true);
+  });
+
+  it('sim_hostile_disables_only_its_vif', async () => {
+    const { summary } = await sim(['--seconds', '3', '--hostile', '--guests', '2', '--queues', '2']);
+    const hostile = summary.vifs.filter((v) => v.hostile);
+    expect(hostile.map((v) => v.name)).toEqual(['vif3.0']);
+    expect(hostile[0]!.disabled).toMatch(/^NETBACK_FATAL_/);
+    expect(hostile[0]!.carrier).toBe(false);
+    expect(hostile[0]!.drops.total).toBeGreaterThan(0);
+    const others = summary.vifs.filter((v) => !v.hostile);
+    expect(others).toHaveLength(2);
+    for (const vif of others) {
+      expect(vif.queues).toBe(2);
+      expectHealthy(vif, others);
+    }
+    expect(summary.ok).toBe(true);
+  });
+
+  it.each([
+    [['--guests', '0'], /--guests/],
+    [['--guests', 'two'], /--guests/],
+    [['--queues', '9'], /--queues/],
+    [['--seconds', '-1'], /--seconds|unknown option/],
+    [['--seconds', 'soon'], /--seconds/],
+    [['--viz', '70000'], /--viz/],
+    [['--bogus'], /unknown option '--bogus'/],
+  ])('sim_bad_option_exits_64 %j', async (args, message) => {
+    await expect(run(process.execPath, [bin, 'sim', ...args])).rejects.toMatchObject({ code: 64, stderr: expect.stringMatching(message) });
+  });
+
+  it('sim_tap_without_root_is_a_typed_error', async () => {
+    if (process.getuid?.() === 0) return; // as root --tap would create real devices: test/tap covers those
+    await expect(run(process.execPath, [bin, 'sim', '--tap', '--seconds', '1'])).rejects.toMatchObject({ code: 77, stderr: expect.stringContaining('--tap') });
+  });
+});
+
+function get(url: string, method = 'GET'): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+        // An event stream never ends: stop at the first complete event.
+        if (res.headers['content-type'] === 'text/event-stream' && body.includes('\n\n', body.indexOf('data:'))) {
+          req.destroy();
+          resolve({ status: res.statusCode!, headers: res.headers, body });
+        }
+      });
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('wasm-netback sim --viz', () => {
+  it('sim_viz_serves_snapshot_and_events_read_only_on_loopback', async () => {
+    const child = spawn(process.execPath, [bin, 'sim', '--seconds', '60', '--viz', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      child.stdout.setEncoding('utf8');
+      const base = await new Promise<string>((resolve, reject) => {
+        child.stdout.on('data', (chunk: string) => {
+          out += chunk;
+          const match = /(http:\/\/[^\s]+\/)(snapshot)?/.exec(out);
+          if (match) resolve(match[1]!);
+        });
+        child.on('exit', () => reject(new Error(`sim exited: ${out}`)));
+      });
+      expect(base).toMatch(/^http:\/\/127\.0\.0\.1:[0-9]+\/$/);
+      await new Promise((r) => setTimeout(r, 500));
+      const snap = await get(`${base}snapshot`);
+      expect(snap.status).toBe(200);
+      const body = JSON.parse(snap.body) as { version: number; vifs: { name: string; state: string; queues: { tx: Record<string, number>; rx: Record<string, number>; counters: Record<string, number> }[] }[] };
+      expect(body.version).toBe(1);
+      expect(body.vifs.map((v) => v.name)).toEqual(['vif1.0', 'vif2.0']);
+      for (const vif of body.vifs) {
+        expect(vif.state).toBe('Connected');
+        const q = vif.queues[0]!;
+        for (const ring of [q.tx, q.rx]) {
+          for (const key of ['reqProd', 'reqCons', 'rspProd', 'reqEvent', 'rspEvent']) expect(typeof ring[key]).toBe('number');
+          // the backend never consumes past what the frontend produced, nor answers past what it consumed
+          expect((ring.reqProd! - ring.reqCons!) >>> 0).toBeLessThanOrEqual(256);
+          expect((ring.reqCons! - ring.rspProd!) >>> 0).toBeLessThanOrEqual(256);
+        }
+        expect(q.counters.tx_ring_packets).toBeGreaterThan(0);
+      }
+      const events = await get(`${base}events`);
+      expect(events.status).toBe(200);
+      expect(events.headers['content-type']).toBe('text/event-stream');
+      const data = /event: snapshot\ndata: (.*)\n\n/.exec(events.body);
+      expect(JSON.parse(data![1]!)).toMatchObject({ version: 1 });
+      for (const method of ['POST', 'PUT', 'DELETE']) {
+        const refused = await get(`${base}snapshot`, method);
+        expect(refused.status).toBe(405);
+        expect(refused.headers.allow).toBe('GET');
+      }
+    } finally {
+      const exited = new Promise((resolve) => child.on('exit', resolve));
+      child.kill('SIGINT');
+      await exited;
+    }
+  });
+});
