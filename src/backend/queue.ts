@@ -282,6 +282,10 @@ export class NetbackQueue {
         this.dropNext();
         continue;
       }
+      // The checksum was completed in place: a frame that waits for RX space (no-space below) is
+      // mapped again next time, and a second completion would turn the field back into the
+      // pseudo sum. From now on the frame is what it is, complete and validated.
+      if (offload.softwareChecksum) this.writeValidatedHeader(entry.header);
       if (offload.segment) {
         if (!this.packSegmented(entry.frame, entry.length, offload)) break;
         continue;
