@@ -18,6 +18,8 @@ export interface PacketPort extends NetworkInterface {
   readonly sink: PacketSink;
   /** Where the port delivers frames for the guest (virtio_net_hdr + frame); undefined detaches. */
   setReceiver(receiver: PacketReceiver | undefined): void;
+  /** The receiver has room again after ready() said no: take frames again. */
+  resume?(): void;
 }
 
 export interface PacketReceiver {
@@ -25,6 +27,11 @@ export interface PacketReceiver {
   receive(frame: Uint8Array): boolean;
   /** Frames were queued: run the RX path soon. */
   wake(): void;
+  /**
+   * false: the backlog is full, leave frames where they are (in the TAP's queue) until resume():
+   * Linux stops the vif's TX queue instead of dropping. see: rx.c xenvif_rx_queue_tail
+   */
+  ready?(): boolean;
 }
 
 /** What every vif's data path shares: the compiled kernels and the device handles. */
@@ -37,6 +44,9 @@ export interface EngineContext {
   /** fatal_skb_slots (default 20). */
   readonly fatalSlots?: number;
 }
+
+/** The largest frame a port hands over: a 64 KiB GSO frame with a VLAN tag. */
+const MAX_RX_FRAME = 65535 + 18;
 
 export class DataPathError extends NetbackError {}
 
@@ -85,6 +95,7 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
           fatalSlots: this.context.fatalSlots ?? 20,
           now: () => (this.context.clock ?? systemClock).now(),
           onFatal: (error) => this.disable(error),
+          onRxProgress: () => this.port.resume?.(),
         }, {
           txRingRef: ring.txRingRef,
           rxRingRef: ring.rxRingRef,
@@ -121,6 +132,15 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
     if (this.disabled !== undefined || this.queues.length === 0) return false;
     const queue = this.queues[this.queues.length === 1 ? 0 : flowQueue(frame, this.queues.length)]!;
     return queue.receive(frame);
+  }
+
+  /**
+   * Room for a maximal frame on every queue (one TAP feeds them all, so one full queue holds the
+   * TAP back). A disabled or disconnected vif is always ready: its frames are read and dropped.
+   */
+  ready(): boolean {
+    if (this.disabled !== undefined) return true;
+    return this.queues.every((queue) => queue.fatal !== undefined || queue.rxAdmits(MAX_RX_FRAME));
   }
 
   wake(): void {

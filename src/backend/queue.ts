@@ -50,6 +50,8 @@ export interface QueueOptions {
   now?: () => number;
   /** The frontend broke a fatal rule: the queue stopped and the vif should be disabled. */
   onFatal?: (error: FrontendFatalError) => void;
+  /** An RX run took frames off the backlog (there is room again). see: rx.c xenvif_rx_queue_maybe_wake */
+  onRxProgress?: () => void;
 }
 
 /** Engine-side counters (the kernels keep their own in Wasm memory). */
@@ -271,8 +273,19 @@ export class NetbackQueue {
     else this.stats.txSinkDrops++;
   }
 
+  /** Whether the backlog would take a frame of `length` bytes now. */
+  rxAdmits(length: number): boolean {
+    return this.backlog.admits(length);
+  }
+
   private runRx(): void {
     if (this.fatal !== undefined || this.closed) return;
+    const waiting = this.backlog.length;
+    this.drainRx();
+    if (this.backlog.length < waiting) this.options.onRxProgress?.();
+  }
+
+  private drainRx(): void {
     for (;;) {
       if (this.rxPacked >= RX_BATCH) this.flushRx();
       const entry = this.backlog.at(this.rxPacked);
