@@ -11,6 +11,7 @@
 // TUN_F_TSO4/6 is on, so a netfront without them gets complete, MSS-sized frames.
 // see: xen-netfront.c xennet_fix_features, xennet_set_features; drivers/net/tun.c set_offload
 
+import { flowQueue } from '../backend/datapath.js';
 import { SyscallError } from '../tap/native.js';
 import { TapDevice, type TapOffloads } from '../tap/tap.js';
 import {
@@ -60,8 +61,12 @@ export interface GuestTapOptions {
   mtu?: number;
   /** Default: what the netfront's features imply ({@link netfrontTapOffloads}). */
   offloads?: TapOffloads;
-  /** The netfront queue to send on (default 0). */
-  queue?: number;
+  /**
+   * The netfront queue to send on: a number, or 'flow' to spread flows over all queues by a hash
+   * of their addresses and ports, as Linux picks a TX queue per flow (default 0).
+   * see: xen-netfront.c xennet_select_queue
+   */
+  queue?: number | 'flow';
 }
 
 /**
@@ -137,11 +142,11 @@ export class GuestTap {
     fromStack: 0, fromStackGso: 0, fromStackPartial: 0, fromStackDropped: 0, txStopped: 0, unparsed: 0,
   };
   private readonly netfront: SimNetfront;
-  private readonly queue: number;
+  private readonly queue: number | 'flow';
   private readonly readBuffer = new Uint8Array(MAX_READ);
   private writeBuffer = new Uint8Array(VNET_HDR_SIZE + 2048);
   /** A frame the stopped TX queue did not take: sent first on 'wake'. */
-  private pending: { frame: Uint8Array; checksum: NetfrontChecksum; gso: NetfrontGso | undefined } | undefined;
+  private pending: { frame: Uint8Array; checksum: NetfrontChecksum; gso: NetfrontGso | undefined; queue: number } | undefined;
   private readonly unsubscribe: Array<() => void> = [];
   private closed = false;
   /** Why the last write into the guest TAP failed (an errno name, or 'would block'), for diagnostics. */
@@ -161,7 +166,7 @@ export class GuestTap {
     const tap = TapDevice.open({ name: options.name, mtu: options.mtu, offloads, up: false });
     const guest = new GuestTap(tap, offloads, options);
     guest.unsubscribe.push(options.netfront.on('receive', (packet) => guest.toStack(packet)));
-    guest.unsubscribe.push(options.netfront.on('wake', (queue) => { if (queue === guest.queue) guest.resume(); }));
+    guest.unsubscribe.push(options.netfront.on('wake', (queue) => { if (queue === guest.pending?.queue) guest.resume(); }));
     tap.onReadable(() => guest.drain());
     return guest;
   }
@@ -242,9 +247,10 @@ export class GuestTap {
       const type = header.gsoType & ~VIRTIO_NET_HDR_GSO_ECN;
       const gso: NetfrontGso | undefined = type === VIRTIO_NET_HDR_GSO_TCPV4 ? { type: 'tcpv4', size: header.gsoSize }
         : type === VIRTIO_NET_HDR_GSO_TCPV6 ? { type: 'tcpv6', size: header.gsoSize } : undefined;
-      // the netfront grants the frame's pages later than this call returns: give it its own copy
+      const queue = this.queue === 'flow' ? flowQueue(this.readBuffer.subarray(0, length), this.netfront.queueCount) : this.queue;
+      // a frame kept for 'wake' must outlive the read buffer: give it its own copy
       const frame = this.readBuffer.slice(VNET_HDR_SIZE, length);
-      if (!this.send(frame, checksum, gso)) {
+      if (!this.send(frame, checksum, gso, queue)) {
         this.tap.onReadable(null); // back-pressure: the guest kernel's queue fills, its TCP slows
         return;
       }
@@ -252,11 +258,11 @@ export class GuestTap {
   }
 
   /** false: the queue is stopped and the frame is kept for 'wake'. */
-  private send(frame: Uint8Array, checksum: NetfrontChecksum, gso: NetfrontGso | undefined): boolean {
-    const result = this.netfront.send(frame, { checksum, gso, queue: this.queue });
+  private send(frame: Uint8Array, checksum: NetfrontChecksum, gso: NetfrontGso | undefined, queue: number): boolean {
+    const result = this.netfront.send(frame, { checksum, gso, queue });
     if (result.kind === 'stopped') {
       this.stats.txStopped++;
-      this.pending = { frame, checksum, gso };
+      this.pending = { frame, checksum, gso, queue };
       return false;
     }
     if (result.kind === 'dropped') {
@@ -271,9 +277,9 @@ export class GuestTap {
 
   private resume(): void {
     if (this.closed || this.pending === undefined) return;
-    const { frame, checksum, gso } = this.pending;
+    const { frame, checksum, gso, queue } = this.pending;
     this.pending = undefined;
-    if (!this.send(frame, checksum, gso)) return;
+    if (!this.send(frame, checksum, gso, queue)) return;
     this.tap.onReadable(() => this.drain());
   }
 }
