@@ -45,6 +45,8 @@ interface Setup {
   name: string;
   /** Queues the guest and backend use (default 1). */
   queues?: number;
+  /** The vif's and the guest TAP's MTU (default 1500). */
+  mtu?: number;
   frontend: Partial<NetfrontFeatures>;
   hostTap: TapOffloads;
   /** Bytes per direction and IP version. */
@@ -58,6 +60,8 @@ const SETUPS: Setup[] = [
     hostTap: { csum: true, tso4: true, tso6: true }, bytes: 8 * MIB,
   },
   { name: 'plaintap', frontend: {}, hostTap: {}, bytes: 8 * MIB },
+  { name: 'jumbo', mtu: 9000, frontend: { gsoTcpv4: false, gsoTcpv6: false }, hostTap: { csum: true }, bytes: 8 * MIB },
+  { name: 'nosg', frontend: { sg: false }, hostTap: { csum: true, tso4: true, tso6: true }, bytes: 4 * MIB },
   { name: 'multiqueue', queues: 2, frontend: {}, hostTap: { csum: true, tso4: true, tso6: true }, bytes: 8 * MIB },
 ];
 
@@ -117,7 +121,7 @@ for (const setup of SETUPS) {
         interfaces: { create: async (name, options) => { hostPort = await taps.create(name, options) as TapPort; return hostPort; } },
       });
       await host.start();
-      guest = await host.addGuest({ domid: 7, queues: setup.queues ?? 1, features: setup.frontend, nic: { vifname: vifName } });
+      guest = await host.addGuest({ domid: 7, queues: setup.queues ?? 1, features: setup.frontend, nic: { vifname: vifName, mtu: setup.mtu } });
       guest.netfront.on('receive', (packet) => {
         if (packet.checksum === 'partial' || packet.gso !== undefined) return;
         const l4 = findL4(packet.frame);
@@ -126,7 +130,7 @@ for (const setup of SETUPS) {
           if (process.env.WNB_E2E_DEBUG) console.log('BAD', Buffer.from(packet.frame).toString('hex'));
         }
       });
-      guestTap = GuestTap.open({ netfront: guest.netfront, name: guestName, mtu: 1500, queue: 'flow' });
+      guestTap = GuestTap.open({ netfront: guest.netfront, name: guestName, mtu: setup.mtu ?? 1500, queue: 'flow' });
 
       await ip('link', 'set', 'dev', vifName, 'netns', nsA.name);
       await ip('-n', nsA.name, 'addr', 'add', `${HOST4}/24`, 'dev', vifName);
@@ -264,7 +268,17 @@ for (const setup of SETUPS) {
           expect(gso.toStack).toBeGreaterThan(0);
           expect(gso.fromStack).toBeGreaterThan(0);
         }
-        if (setup.name === 'offload') {
+        if (setup.name === 'jumbo') {
+          // 9000-byte frames (no GSO anywhere) take several slots each, both ways
+          expect(gso).toEqual({ fromStack: 0, toStack: 0 });
+          expect(delta('tx_ring_slots')).toBeGreaterThan(delta('tx_ring_packets'));
+          expect(delta('rx_ring_slots')).toBeGreaterThan(delta('rx_ring_packets'));
+          expect(delta('rx_ring_bytes') / delta('rx_ring_packets')).toBeGreaterThan(1514);
+        } else if (setup.name === 'nosg') {
+          // a frontend without SG gets one slot per frame: host GSO is segmented for it
+          expect(delta('rx_ring_slots')).toBe(delta('rx_ring_packets'));
+          expect(delta('rxSoftwareSegments')).toBeGreaterThan(0);
+        } else if (setup.name === 'offload') {
           // GSO crossed the engine as GSO both ways: more bytes per ring packet than any MTU frame holds
           expect(gso.fromStack).toBeGreaterThan(0);
           expect(gso.toStack).toBeGreaterThan(0);
