@@ -104,6 +104,8 @@ export class NetbackQueue {
   private rxPort!: EventChannelPort;
   /** Backlog entries packed into the current RX batch, released after its commit. */
   private rxPacked = 0;
+  /** Segments of the oldest backlog frame already delivered (a frame larger than the ring goes in parts). */
+  private rxSegmentsDone = 0;
   private closed = false;
 
   private constructor(options: QueueOptions) {
@@ -322,14 +324,18 @@ export class NetbackQueue {
   private dropNext(): void {
     this.flushRx();
     this.backlog.shift();
+    this.rxSegmentsDone = 0;
     this.stats.rxOffloadDrops++;
   }
 
   /**
    * A GSO frame the frontend cannot take as one: segment in Wasm and pack every segment. A frame
-   * is never half delivered: it waits until the ring has posted requests for all its segments
-   * (asking the frontend for an event), and one that could never fit is dropped. The current
-   * batch is flushed first because the segments reuse SEG_BUF.
+   * that fits the ring waits until the ring has posted requests for all its segments (asking the
+   * frontend for an event), so it is never half delivered. One needing more slots than the ring
+   * has (a small MSS: a 64 KiB frame of 88-byte segments is ~750 of them) goes in parts, as many
+   * segments as requests are posted each time, resuming after the ones already delivered; Linux
+   * segments such a frame in the host stack and queues every segment. The current batch is
+   * flushed first because the segments reuse SEG_BUF.
    */
   private packSegmented(frame: number, length: number, offload: RxOffload): boolean {
     this.flushRx();
@@ -338,17 +344,26 @@ export class NetbackQueue {
     const segments = Math.max(1, Math.ceil(payload / offload.gsoSize));
     const slotsEach = Math.ceil((offload.headerLength + Math.min(offload.gsoSize, payload)) / XEN_PAGE_SIZE);
     const needed = segments * slotsEach;
-    if (gsoType === undefined || offload.headerLength === 0 || needed > RING_SLOTS) {
+    const inParts = needed > RING_SLOTS;
+    if (gsoType === undefined || offload.headerLength === 0 || slotsEach > RING_SLOTS) {
       this.dropNext();
       return true;
     }
-    if (!this.rx.slotsAvailable(needed)) return false;
+    if (!this.rx.slotsAvailable(inParts ? slotsEach : needed)) return false;
+    let index = 0;
     let packed = 0;
+    let ringFull = false;
     try {
       this.segmenter.segment(frame, length, gsoType, offload.gsoSize, (batch) => {
         for (const segment of batch) {
+          if (ringFull) return;
+          if (index++ < this.rxSegmentsDone) continue;
+          if (inParts && !this.rx.slotsAvailable(slotsEach)) {
+            ringFull = true;
+            break;
+          }
           const result = this.rx.pack(segment.address, segment.length, { checksum: 'validated' });
-          if (result.kind !== 'packed') throw new Error(`${this.name}: segment ${packed} of a reserved frame did not pack (${result.kind})`);
+          if (result.kind !== 'packed') throw new Error(`${this.name}: segment ${index - 1} of a reserved frame did not pack (${result.kind})`);
           packed++;
           // the op region holds 256 ops; a full one is committed before the next segment
           if (this.rx.opCount() >= RING_SLOTS - slotsEach) this.copyAndCommitRx();
@@ -357,10 +372,16 @@ export class NetbackQueue {
       });
     } catch (error) {
       if (!(error instanceof PacketDropError)) throw error;
+      this.stats.rxSoftwareSegments += packed;
       this.dropNext();
       return true;
     }
     this.stats.rxSoftwareSegments += packed;
+    if (ringFull) {
+      this.rxSegmentsDone += packed;
+      return false;
+    }
+    this.rxSegmentsDone = 0;
     this.stats.rxFrames++;
     this.backlog.shift();
     return true;

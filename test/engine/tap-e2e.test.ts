@@ -306,5 +306,28 @@ for (const setup of SETUPS) {
         expect(guestTap!.stats.toStackDropped, guestTap!.lastWriteError).toBe(0);
       });
     }
+
+    test(`e2e_${setup.name}_tcp_small_mss_host_to_guest`, async () => {
+      // the guest advertises a small MSS: the host's 64 KiB GSO frames hold hundreds of segments
+      await ip('-n', nsB.name, 'route', 'replace', '198.18.0.0/24', 'dev', guestName, 'advmss', '120');
+      const before = counters();
+      const procs: NsProcess[] = [];
+      try {
+        const inB = nsB.node(tcpScript('listen', 'recv', GUEST4, 5100, 2 * MIB));
+        procs.push(inB);
+        await inB.waitFor(/^ready$/);
+        const fromA = nsA.node(tcpScript('connect', 'send', GUEST4, 5100, 2 * MIB));
+        procs.push(fromA);
+        const sent = await fromA.waitFor(/^(sent|error|timeout)/);
+        expect(await inB.waitFor(/^(got|error|timeout)/, 45_000)).toBe(sent.replace(/^sent/, 'got'));
+      } finally {
+        for (const p of procs) p.kill();
+        await ip('-n', nsB.name, 'route', 'replace', '198.18.0.0/24', 'dev', guestName);
+      }
+      const after = counters();
+      if (process.env.WNB_E2E_DEBUG) console.log('smallmss', setup.name, after.rxOffloadDrops! - (before.rxOffloadDrops ?? 0), after.rxSoftwareSegments! - (before.rxSoftwareSegments ?? 0), 'retrans', await tcpCounter(nsA, 'RetransSegs'),
+        JSON.stringify(hostPort!.stats), after.rxBacklogDrops, JSON.stringify((await linkJson(vifName, nsA.name, '-s'))?.stats64));
+      expect((after.rxOffloadDrops ?? 0) - (before.rxOffloadDrops ?? 0)).toBe(0);
+    });
   });
 }
