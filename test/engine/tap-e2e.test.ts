@@ -306,6 +306,7 @@ for (const setup of SETUPS) {
         expect(await tcpCounter(nsA, 'InCsumErrors')).toBe(0);
         expect(await tcpCounter(nsB, 'InCsumErrors')).toBe(0);
         expect(guestTap!.stats.toStackDropped, guestTap!.lastWriteError).toBe(0);
+        expect(guestTap!.stats.unparsed).toBe(0); // every checksum-partial frame for the guest was TCP/UDP over IP
       });
     }
 
