@@ -25,6 +25,8 @@ export interface PacketPort extends NetworkInterface {
    * frames for the guest while it is off either way, as the host stack would.
    */
   setCarrier?(on: boolean): void;
+  /** The receiver has room again after ready() said no: take frames again. */
+  resume?(): void;
 }
 
 export interface PacketReceiver {
@@ -32,6 +34,11 @@ export interface PacketReceiver {
   receive(frame: Uint8Array): boolean;
   /** Frames were queued: run the RX path soon. */
   wake(): void;
+  /**
+   * false: the backlog is full, leave frames where they are (in the TAP's queue) until resume():
+   * Linux stops the vif's TX queue instead of dropping. see: rx.c xenvif_rx_queue_tail
+   */
+  ready?(): boolean;
 }
 
 /** What every vif's data path shares: the compiled kernels and the device handles. */
@@ -59,6 +66,9 @@ export interface DataPathStats {
   rxCarrierDrops: number;
   carrierChanges: number;
 }
+
+/** The largest frame a port hands over: a 64 KiB GSO frame with a VLAN tag. */
+const MAX_RX_FRAME = 65535 + 18;
 
 export class DataPathError extends NetbackError {}
 
@@ -135,6 +145,7 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
           rxStallTimeoutMs: features.rxNotify ? this.context.rxStallTimeoutMs ?? 60000 : 0,
           onFatal: (error) => this.disable(error),
           onRxStall: (stalled) => this.queueStalled(stalled),
+          onRxProgress: () => this.port.resume?.(),
         }, {
           txRingRef: ring.txRingRef,
           rxRingRef: ring.rxRingRef,
@@ -252,6 +263,15 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
       ctrl.resumeScheduled = false;
       if (this.ctrl === ctrl) this.serveCtrl();
     }, 0);
+  }
+
+  /**
+   * Room for a maximal frame on every queue (one TAP feeds them all, so one full queue holds the
+   * TAP back). A disabled or disconnected vif is always ready: its frames are read and dropped.
+   */
+  ready(): boolean {
+    if (this.disabled !== undefined) return true;
+    return this.queues.every((queue) => queue.fatal !== undefined || queue.rxAdmits(MAX_RX_FRAME));
   }
 
   wake(): void {

@@ -64,6 +64,8 @@ export interface QueueOptions {
   onFatal?: (error: FrontendFatalError) => void;
   /** The queue's RX stalled (true: "Guest Rx stalled") or became ready again (false). */
   onRxStall?: (stalled: boolean) => void;
+  /** An RX run took frames off the backlog (there is room again). see: rx.c xenvif_rx_queue_maybe_wake */
+  onRxProgress?: () => void;
 }
 
 /** Engine-side counters (the kernels keep their own in Wasm memory). */
@@ -132,6 +134,8 @@ export class NetbackQueue {
   private rxPort!: EventChannelPort;
   /** Backlog entries packed into the current RX batch, released after its commit. */
   private rxPacked = 0;
+  /** Segments of the oldest backlog frame already delivered (a frame larger than the ring goes in parts). */
+  private rxSegmentsDone = 0;
   private closed = false;
   private readonly clock: Clock;
   private readonly credit: CreditLimiter;
@@ -375,13 +379,21 @@ export class NetbackQueue {
     else this.stats.txSinkDrops++;
   }
 
+  /** Whether the backlog would take a frame of `length` bytes now. */
+  rxAdmits(length: number): boolean {
+    return this.backlog.admits(length);
+  }
+
   private runRx(): void {
     if (this.fatal !== undefined || this.closed) return;
     const delivered = this.stats.rxFrames;
+    const waiting = this.backlog.length;
     this.packRx();
     const now = this.clock.now();
     if (this.stats.rxFrames !== delivered) this.lastRxTime = now; // see: rx.c xenvif_rx_skb
     this.rxHousekeeping(now);
+    // room again (frames packed, or expired and dropped): a held-back port may read again
+    if (this.backlog.length < waiting) this.options.onRxProgress?.();
   }
 
   /**
@@ -395,6 +407,7 @@ export class NetbackQueue {
     let expired = 0;
     for (let head = this.backlog.at(0); head !== undefined && now >= head.queuedAt + this.rxDrainMs; head = this.backlog.at(0)) {
       this.backlog.shift();
+      this.rxSegmentsDone = 0; // a head delivered in parts is gone with the rest of it
       expired++;
     }
     this.stats.rxExpired += expired;
@@ -462,6 +475,10 @@ export class NetbackQueue {
         this.dropNext();
         continue;
       }
+      // The checksum was completed in place: a frame that waits for RX space (no-space below) is
+      // mapped again next time, and a second completion would turn the field back into the
+      // pseudo sum. From now on the frame is what it is, complete and validated.
+      if (offload.softwareChecksum) this.writeValidatedHeader(entry.header);
       if (offload.segment) {
         if (!this.packSegmented(entry.frame, entry.length, offload, entry.hash)) break;
         continue;
@@ -486,14 +503,18 @@ export class NetbackQueue {
   private dropNext(): void {
     this.flushRx();
     this.backlog.shift();
+    this.rxSegmentsDone = 0;
     this.stats.rxOffloadDrops++;
   }
 
   /**
    * A GSO frame the frontend cannot take as one: segment in Wasm and pack every segment. A frame
-   * is never half delivered: it waits until the ring has posted requests for all its segments
-   * (asking the frontend for an event), and one that could never fit is dropped. The current
-   * batch is flushed first because the segments reuse SEG_BUF.
+   * that fits the ring waits until the ring has posted requests for all its segments (asking the
+   * frontend for an event), so it is never half delivered. One needing more slots than the ring
+   * has (a small MSS: a 64 KiB frame of 88-byte segments is ~750 of them) goes in parts, as many
+   * segments as requests are posted each time, resuming after the ones already delivered; Linux
+   * segments such a frame in the host stack and queues every segment. The current batch is
+   * flushed first because the segments reuse SEG_BUF.
    */
   private packSegmented(frame: number, length: number, offload: RxOffload, hash?: FrameHash): boolean {
     this.flushRx();
@@ -503,17 +524,26 @@ export class NetbackQueue {
     // every segment keeps the frame's hash (skb_segment copies it), so each takes a HASH extra too
     const slotsEach = Math.ceil((offload.headerLength + Math.min(offload.gsoSize, payload)) / XEN_PAGE_SIZE) + (hash ? 1 : 0);
     const needed = segments * slotsEach;
-    if (gsoType === undefined || offload.headerLength === 0 || needed > RING_SLOTS) {
+    const inParts = needed > RING_SLOTS;
+    if (gsoType === undefined || offload.headerLength === 0 || slotsEach > RING_SLOTS) {
       this.dropNext();
       return true;
     }
-    if (!this.rx.slotsAvailable(needed)) return false;
+    if (!this.rx.slotsAvailable(inParts ? slotsEach : needed)) return false;
+    let index = 0;
     let packed = 0;
+    let ringFull = false;
     try {
       this.segmenter.segment(frame, length, gsoType, offload.gsoSize, (batch) => {
         for (const segment of batch) {
+          if (ringFull) return;
+          if (index++ < this.rxSegmentsDone) continue;
+          if (inParts && !this.rx.slotsAvailable(slotsEach)) {
+            ringFull = true;
+            break;
+          }
           const result = this.rx.pack(segment.address, segment.length, { checksum: 'validated', ...(hash && { hash }) });
-          if (result.kind !== 'packed') throw new Error(`${this.name}: segment ${packed} of a reserved frame did not pack (${result.kind})`);
+          if (result.kind !== 'packed') throw new Error(`${this.name}: segment ${index - 1} of a reserved frame did not pack (${result.kind})`);
           packed++;
           // the op region holds 256 ops; a full one is committed before the next segment
           if (this.rx.opCount() >= RING_SLOTS - slotsEach) this.copyAndCommitRx();
@@ -522,10 +552,16 @@ export class NetbackQueue {
       });
     } catch (error) {
       if (!(error instanceof PacketDropError)) throw error;
+      this.stats.rxSoftwareSegments += packed;
       this.dropNext();
       return true;
     }
     this.stats.rxSoftwareSegments += packed;
+    if (ringFull) {
+      this.rxSegmentsDone += packed;
+      return false;
+    }
+    this.rxSegmentsDone = 0;
     this.stats.rxFrames++;
     this.backlog.shift();
     return true;

@@ -21,16 +21,19 @@ export interface TapPortStats {
   readErrors: number;
   /** TUNSETCARRIER failed or is not in the addon: the link state did not follow the vif's carrier. */
   carrierErrors: number;
+  /** Times reading stopped because the vif's backlog was full (the TAP's own queue holds the frames). */
+  rxPaused: number;
 }
 
 export class TapPort implements PacketPort {
   readonly name: string;
   readonly sink = this;
   readonly offloads: SinkOffloads;
-  readonly stats: TapPortStats = { txFrames: 0, txDropped: 0, rxFrames: 0, rxDropped: 0, readErrors: 0, carrierErrors: 0 };
+  readonly stats: TapPortStats = { txFrames: 0, txDropped: 0, rxFrames: 0, rxDropped: 0, readErrors: 0, carrierErrors: 0, rxPaused: 0 };
   private readonly tap: TapDevice;
   private readonly buffer = new Uint8Array(MAX_FRAME);
   private receiver: PacketReceiver | undefined;
+  private paused = false;
 
   constructor(tap: TapDevice, offloads: TapOffloads) {
     this.tap = tap;
@@ -61,6 +64,7 @@ export class TapPort implements PacketPort {
 
   setReceiver(receiver: PacketReceiver | undefined): void {
     this.receiver = receiver;
+    this.paused = false;
     this.tap.onReadable(receiver === undefined ? null : () => this.drain());
   }
 
@@ -78,6 +82,12 @@ export class TapPort implements PacketPort {
     }
   }
 
+  resume(): void {
+    if (!this.paused || this.receiver === undefined || this.tap.closed) return;
+    this.paused = false;
+    this.tap.onReadable(() => this.drain()); // level-triggered: fires at once if frames wait
+  }
+
   setUp(up: boolean): void {
     this.tap.setUp(up);
   }
@@ -92,6 +102,13 @@ export class TapPort implements PacketPort {
     if (receiver === undefined) return;
     let frames = 0;
     for (; frames < READS_PER_WAKE; frames++) {
+      if (receiver.ready?.() === false) {
+        // stop watching (a level-triggered poll would spin) until the receiver calls resume()
+        this.paused = true;
+        this.stats.rxPaused++;
+        this.tap.onReadable(null);
+        break;
+      }
       let length: number;
       try {
         length = this.tap.readInto(this.buffer, 0, this.buffer.length);
