@@ -3,10 +3,15 @@
 
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
+import { registerCheck } from './check.js';
+import { registerDaemon } from './daemon.js';
 
 export function buildProgram(): Command {
-  return new Command('wasm-netback')
+  const program = new Command('wasm-netback')
     .description('Userspace Xen network backend: netif rings to Linux TAP devices, packet code in WebAssembly')
     .version(VERSION, '-V, --version', 'print the version and exit')
     .showHelpAfterError();
+  registerCheck(program);
+  registerDaemon(program);
+  return program;
 }
