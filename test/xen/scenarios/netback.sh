@@ -7,6 +7,7 @@
 # Every check prints `RESULT <name> PASS|FAIL ...`.
 . /scenario-common.sh
 BULK_MB=${BULK_MB:-32}
+echo "daemon node flags: ${DAEMON_NODE_FLAGS:-none}"
 NB=/opt/wasm-netback
 result() { echo "RESULT $*"; }
 # counters of an interface in dom0 / eth0 in the guest
@@ -32,7 +33,7 @@ cd $NB
 echo "dom0 memory: $(free -m | awk '/Mem:/{print "total="$2" used="$3" free="$4" avail="$7}') overcommit=$(cat /proc/sys/vm/overcommit_memory) max_map_count=$(cat /proc/sys/vm/max_map_count)"
 memwatch() { while kill -0 $1 2>/dev/null; do echo "MEM: $(free -m | awk '/Mem:/{print "avail="$7}') daemon $(awk '/^(VmRSS|VmSize|Threads)/{printf "%s%s ", $1, $2}' /proc/$1/status 2>/dev/null) maps=$(wc -l < /proc/$1/maps 2>/dev/null)"; sleep ${2:-3}; done; }
 echo "=== preflight"; node dist/src/cli/main.js check; echo "check rc=$?"
-node dist/src/cli/main.js daemon --log-format json > /tmp/daemon.log 2>&1 &
+node ${DAEMON_NODE_FLAGS:-} dist/src/cli/main.js daemon --log-format json > /tmp/daemon.log 2>&1 &
 DPID=$!
 for i in $(seq 1 60); do grep -q '"msg":"ready"' /tmp/daemon.log && break; kill -0 $DPID 2>/dev/null || break; sleep 0.5; done
 if grep -q '"msg":"ready"' /tmp/daemon.log; then result daemon-ready PASS "after ${i} polls"; else result daemon-ready FAIL; cat /tmp/daemon.log; fi
