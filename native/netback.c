@@ -653,6 +653,346 @@ static napi_value poll_stop(napi_env env, napi_callback_info info) {
   return make_undefined(env);
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Xen: /dev/xen/gntdev and /dev/xen/evtchn
+//
+// The structs and ioctl numbers are written out here (netif-protocol.md §3.2-3.3, cross-checked
+// against linux include/uapi/xen/{gntdev,evtchn}.h) instead of including <xen/gntdev.h>: Debian's
+// copy needs grant_ref_t/domid_t typedefs first and lacks GNTCOPY_*.
+//
+// Ring pages are mapped INSIDE the Wasm memory (design.md "Ring pages live inside Wasm memory"):
+// mmap(MAP_SHARED|MAP_FIXED) of the gntdev range at base + address, where base is the memory's
+// ArrayBuffer data pointer. Why this and not a copy per batch: the ring kernels read indices with
+// atomics and write responses in place, and Xen's ring.h ordering (publish the producer index
+// after the slots, re-check the event index after a full barrier) only holds if the frontend sees
+// the same bytes as the kernels; a copy-in/copy-out per batch would have to re-implement those
+// barriers around every copy and would race with the frontend writing req_event meanwhile. The
+// mapping is sound because V8 reserves a Wasm memory's whole address range up front (guard
+// regions on 64-bit), so the base never moves on memory.grow and the mapping stays in place; the
+// TypeScript side checks that the base is unchanged before every use all the same. On unmap,
+// anonymous zero pages go back over the range (MAP_FIXED|MAP_ANONYMOUS): a hole inside Wasm memory
+// would crash the process on the next access instead of trapping.
+
+#include <sys/mman.h>
+
+#define XEN_PAGE 4096u
+
+struct nb_gntdev_grant_ref { uint32_t domid; uint32_t ref; };
+struct nb_gntdev_map_grant_ref { uint32_t count; uint32_t pad; uint64_t index; struct nb_gntdev_grant_ref refs[1]; };
+struct nb_gntdev_unmap_grant_ref { uint64_t index; uint32_t count; uint32_t pad; };
+struct nb_gntdev_set_max_grants { uint32_t count; };
+struct nb_gntdev_grant_copy_segment {
+  union { void *virt; struct { uint32_t ref; uint16_t offset; uint16_t domid; } foreign; } source, dest;
+  uint16_t len;
+  uint16_t flags;
+  int16_t status;
+};
+struct nb_gntdev_grant_copy { uint32_t count; struct nb_gntdev_grant_copy_segment *segments; };
+_Static_assert(sizeof(struct nb_gntdev_map_grant_ref) == 24, "gntdev map header 16 + one ref");
+_Static_assert(sizeof(struct nb_gntdev_grant_copy_segment) == 24, "gntdev_grant_copy_segment is 24 bytes");
+_Static_assert(sizeof(struct nb_gntdev_grant_copy) == 16, "ioctl_gntdev_grant_copy is 16 bytes");
+
+#define NB_IOCTL_GNTDEV_MAP_GRANT_REF 0x00184700ul
+#define NB_IOCTL_GNTDEV_UNMAP_GRANT_REF 0x00104701ul
+#define NB_IOCTL_GNTDEV_SET_MAX_GRANTS 0x00044703ul
+#define NB_IOCTL_GNTDEV_GRANT_COPY 0x00104708ul
+#define NB_GNTCOPY_SOURCE_GREF 1
+#define NB_GNTCOPY_DEST_GREF 2
+#define NB_GNTST_GENERAL_ERROR (-1)
+#define NB_GNTST_BAD_COPY_ARG (-10)
+
+struct nb_evtchn_bind_interdomain { uint32_t remote_domain; uint32_t remote_port; };
+struct nb_evtchn_port { uint32_t port; };
+#define NB_IOCTL_EVTCHN_BIND_INTERDOMAIN 0x00084501ul
+#define NB_IOCTL_EVTCHN_UNBIND 0x00044503ul
+#define NB_IOCTL_EVTCHN_NOTIFY 0x00044504ul
+#define NB_IOCTL_EVTCHN_RESET 0x00004505ul
+
+// The 16-byte grant-copy op the kernels write (assembly/netif/defs.ts GNTOP_*); src/xen/real/
+// grant-table.ts checks the module's exported constants against these before the first copy.
+#define GNTOP_SIZE 16u
+#define GNTOP_GREF 0u
+#define GNTOP_GUEST_OFF 4u
+#define GNTOP_LEN 6u
+#define GNTOP_LOCAL 8u
+#define GNTOP_STATUS 12u
+#define GNTOP_FLAGS 14u
+#define GNTOP_F_TO_GUEST 0x1u
+
+static napi_value open_device(napi_env env, napi_callback_info info, const char *path, int extra) {
+  (void)info;
+  int fd = open(path, O_RDWR | O_CLOEXEC | extra);
+  if (fd < 0) {
+    char what[64];
+    snprintf(what, sizeof what, "open %s", path);
+    return throw_errno(env, errno, what);
+  }
+  return make_int(env, fd);
+}
+
+// gntdevOpen() → fd
+static napi_value gntdev_open(napi_env env, napi_callback_info info) {
+  return open_device(env, info, "/dev/xen/gntdev", 0);
+}
+
+// gntdevSetMaxGrants(fd, count): older kernels need it before mapping; newer ones answer ENOTTY.
+static napi_value gntdev_set_max_grants(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  int fd;
+  size_t count;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
+  if (!get_index(env, argv[1], 4294967295.0, &count, "count")) return NULL;
+  struct nb_gntdev_set_max_grants arg = { .count = (uint32_t)count };
+  if (ioctl(fd, NB_IOCTL_GNTDEV_SET_MAX_GRANTS, &arg) < 0) return throw_errno(env, errno, "ioctl IOCTL_GNTDEV_SET_MAX_GRANTS");
+  return make_undefined(env);
+}
+
+// The page at memory[address, address+4096): page-aligned in the process, inside the buffer.
+static bool get_page(napi_env env, napi_value memory, napi_value address, uint8_t **page) {
+  uint8_t *data;
+  size_t size, addr;
+  if (!get_bytes(env, memory, &data, &size)) return false;
+  if (!get_index(env, address, 9007199254740991.0, &addr, "address")) return false;
+  if (!in_bounds(size, addr, XEN_PAGE) || ((uintptr_t)(data + addr) % XEN_PAGE) != 0) {
+    char message[128];
+    snprintf(message, sizeof message, "address %zu is not a whole page-aligned page inside the memory (%zu bytes)", addr, size);
+    throw_range(env, message);
+    return false;
+  }
+  *page = data + addr;
+  return true;
+}
+
+// Puts private zero pages back where a grant was mapped.
+static int restore_anonymous(uint8_t *page) {
+  void *p = mmap(page, XEN_PAGE, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? -1 : 0;
+}
+
+static void unmap_index(int fd, uint64_t index) {
+  struct nb_gntdev_unmap_grant_ref u = { .index = index, .count = 1 };
+  (void)ioctl(fd, NB_IOCTL_GNTDEV_UNMAP_GRANT_REF, &u);
+}
+
+// gntdevMapPage(fd, domid, gref, memory, address, writable) → index (the gntdev offset, for unmap).
+// MAP_GRANT_REF, then mmap MAP_SHARED|MAP_FIXED at memory + address. On failure nothing stays
+// mapped or reserved and the page holds zeros.
+static napi_value gntdev_map_page(napi_env env, napi_callback_info info) {
+  GET_ARGS(6);
+  int fd;
+  size_t domid, gref;
+  bool writable;
+  uint8_t *page;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
+  if (!get_index(env, argv[1], 65535.0, &domid, "domid")) return NULL;
+  if (!get_index(env, argv[2], 4294967295.0, &gref, "gref")) return NULL;
+  if (!get_page(env, argv[3], argv[4], &page)) return NULL;
+  if (napi_get_value_bool(env, argv[5], &writable) != napi_ok) return throw_type(env, "writable must be a boolean");
+  struct nb_gntdev_map_grant_ref m;
+  memset(&m, 0, sizeof m);
+  m.count = 1;
+  m.refs[0].domid = (uint32_t)domid;
+  m.refs[0].ref = (uint32_t)gref;
+  if (ioctl(fd, NB_IOCTL_GNTDEV_MAP_GRANT_REF, &m) < 0) return throw_errno(env, errno, "ioctl IOCTL_GNTDEV_MAP_GRANT_REF");
+  int prot = PROT_READ | (writable ? PROT_WRITE : 0);
+  void *p = mmap(page, XEN_PAGE, prot, MAP_SHARED | MAP_FIXED, fd, (off_t)m.index);
+  if (p == MAP_FAILED || p != (void *)page) {
+    int err = p == MAP_FAILED ? errno : EFAULT;
+    restore_anonymous(page);
+    unmap_index(fd, m.index);
+    return throw_errno(env, err, "mmap gntdev");
+  }
+  return make_int(env, (int64_t)m.index);
+}
+
+// gntdevUnmapPage(fd, index, memory, address): anonymous pages back over the range (which drops
+// the gntdev mapping), then UNMAP_GRANT_REF releases the grant.
+static napi_value gntdev_unmap_page(napi_env env, napi_callback_info info) {
+  GET_ARGS(4);
+  int fd;
+  size_t index;
+  uint8_t *page;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
+  if (!get_index(env, argv[1], 9007199254740991.0, &index, "index")) return NULL;
+  if (!get_page(env, argv[2], argv[3], &page)) return NULL;
+  if (restore_anonymous(page) < 0) return throw_errno(env, errno, "mmap anonymous");
+  struct nb_gntdev_unmap_grant_ref u = { .index = index, .count = 1 };
+  if (ioctl(fd, NB_IOCTL_GNTDEV_UNMAP_GRANT_REF, &u) < 0) return throw_errno(env, errno, "ioctl IOCTL_GNTDEV_UNMAP_GRANT_REF");
+  return make_undefined(env);
+}
+
+static __thread struct nb_gntdev_grant_copy_segment *copy_segments;
+static __thread uint32_t *copy_index; // op number of each submitted segment
+static __thread size_t copy_capacity;
+
+// gntdevGrantCopy(fd, memory, opsAddress, count, domid) → segments submitted.
+// Reads `count` GNTOP entries at memory + opsAddress, turns each into a gntdev segment whose local
+// side is memory + op.local, runs one IOCTL_GNTDEV_GRANT_COPY and writes every op's GNTST_* status
+// back. Ops the hypervisor would reject as a whole-call EINVAL (foreign side crossing its page,
+// length 0 or > 4096) or whose local side lies outside the memory get GNTST_bad_copy_arg here and
+// are not submitted. If the ioctl itself fails, every op gets GNTST_general_error and it throws.
+static napi_value gntdev_grant_copy(napi_env env, napi_callback_info info) {
+  GET_ARGS(5);
+  int fd;
+  uint8_t *mem;
+  size_t size, ops, count, domid;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
+  if (!get_bytes(env, argv[1], &mem, &size)) return NULL;
+  if (!get_index(env, argv[2], 4294967295.0, &ops, "opsAddress")) return NULL;
+  if (!get_index(env, argv[3], 65536.0, &count, "count")) return NULL;
+  if (!get_index(env, argv[4], 65535.0, &domid, "domid")) return NULL;
+  if (!in_bounds(size, ops, count * GNTOP_SIZE)) return throw_range(env, "the op array exceeds the memory");
+  if (count > copy_capacity) {
+    struct nb_gntdev_grant_copy_segment *s = realloc(copy_segments, count * sizeof *s);
+    if (s == NULL) return throw_errno(env, ENOMEM, "realloc");
+    copy_segments = s;
+    uint32_t *ix = realloc(copy_index, count * sizeof *ix);
+    if (ix == NULL) return throw_errno(env, ENOMEM, "realloc");
+    copy_index = ix;
+    copy_capacity = count;
+  }
+  size_t n = 0;
+  for (size_t i = 0; i < count; i++) {
+    uint8_t *op = mem + ops + i * GNTOP_SIZE;
+    uint32_t gref, local;
+    uint16_t guest_off, len, flags;
+    memcpy(&gref, op + GNTOP_GREF, 4);
+    memcpy(&guest_off, op + GNTOP_GUEST_OFF, 2);
+    memcpy(&len, op + GNTOP_LEN, 2);
+    memcpy(&local, op + GNTOP_LOCAL, 4);
+    memcpy(&flags, op + GNTOP_FLAGS, 2);
+    if (len == 0 || len > XEN_PAGE || (uint32_t)guest_off + len > XEN_PAGE || !in_bounds(size, local, len)) {
+      int16_t st = NB_GNTST_BAD_COPY_ARG;
+      memcpy(op + GNTOP_STATUS, &st, 2);
+      continue;
+    }
+    struct nb_gntdev_grant_copy_segment *seg = &copy_segments[n];
+    memset(seg, 0, sizeof *seg);
+    if (flags & GNTOP_F_TO_GUEST) {
+      seg->source.virt = mem + local;
+      seg->dest.foreign.ref = gref;
+      seg->dest.foreign.offset = guest_off;
+      seg->dest.foreign.domid = (uint16_t)domid;
+      seg->flags = NB_GNTCOPY_DEST_GREF;
+    } else {
+      seg->source.foreign.ref = gref;
+      seg->source.foreign.offset = guest_off;
+      seg->source.foreign.domid = (uint16_t)domid;
+      seg->dest.virt = mem + local;
+      seg->flags = NB_GNTCOPY_SOURCE_GREF;
+    }
+    seg->len = len;
+    copy_index[n++] = (uint32_t)i;
+  }
+  if (n == 0) return make_int(env, 0);
+  struct nb_gntdev_grant_copy c = { .count = (uint32_t)n, .segments = copy_segments };
+  int rc;
+  do rc = ioctl(fd, NB_IOCTL_GNTDEV_GRANT_COPY, &c); while (rc < 0 && errno == EINTR);
+  int err = errno;
+  for (size_t k = 0; k < n; k++) {
+    int16_t st = rc < 0 ? NB_GNTST_GENERAL_ERROR : copy_segments[k].status;
+    memcpy(mem + ops + (size_t)copy_index[k] * GNTOP_SIZE + GNTOP_STATUS, &st, 2);
+  }
+  if (rc < 0) return throw_errno(env, err, "ioctl IOCTL_GNTDEV_GRANT_COPY");
+  return make_int(env, (int64_t)n);
+}
+
+// evtchnOpen() → fd, nonblocking: readiness comes from pollStart.
+static napi_value evtchn_open(napi_env env, napi_callback_info info) {
+  return open_device(env, info, "/dev/xen/evtchn", O_NONBLOCK);
+}
+
+static napi_value evtchn_port_ioctl(napi_env env, napi_callback_info info, unsigned long request, const char *syscall) {
+  GET_ARGS(2);
+  int fd;
+  size_t port;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
+  if (!get_index(env, argv[1], 4294967295.0, &port, "port")) return NULL;
+  struct nb_evtchn_port arg = { .port = (uint32_t)port };
+  if (ioctl(fd, request, &arg) < 0) return throw_errno(env, errno, syscall);
+  return make_undefined(env);
+}
+
+// evtchnBindInterdomain(fd, remoteDomid, remotePort) → local port
+static napi_value evtchn_bind_interdomain(napi_env env, napi_callback_info info) {
+  GET_ARGS(3);
+  int fd;
+  size_t domid, port;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
+  if (!get_index(env, argv[1], 65535.0, &domid, "remoteDomid")) return NULL;
+  if (!get_index(env, argv[2], 4294967295.0, &port, "remotePort")) return NULL;
+  struct nb_evtchn_bind_interdomain b = { .remote_domain = (uint32_t)domid, .remote_port = (uint32_t)port };
+  int rc = ioctl(fd, NB_IOCTL_EVTCHN_BIND_INTERDOMAIN, &b);
+  if (rc < 0) return throw_errno(env, errno, "ioctl IOCTL_EVTCHN_BIND_INTERDOMAIN");
+  return make_int(env, rc);
+}
+
+// evtchnUnbind(fd, port)
+static napi_value evtchn_unbind(napi_env env, napi_callback_info info) {
+  return evtchn_port_ioctl(env, info, NB_IOCTL_EVTCHN_UNBIND, "ioctl IOCTL_EVTCHN_UNBIND");
+}
+
+// evtchnNotify(fd, port)
+static napi_value evtchn_notify(napi_env env, napi_callback_info info) {
+  return evtchn_port_ioctl(env, info, NB_IOCTL_EVTCHN_NOTIFY, "ioctl IOCTL_EVTCHN_NOTIFY");
+}
+
+// evtchnReset(fd): clears the pending buffer after an overflow (read failing with EFBIG).
+static napi_value evtchn_reset(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  int fd;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
+  if (ioctl(fd, NB_IOCTL_EVTCHN_RESET, 0) < 0) return throw_errno(env, errno, "ioctl IOCTL_EVTCHN_RESET");
+  return make_undefined(env);
+}
+
+// evtchnReadPending(fd, ports: Uint32Array) → how many fired ports were read (0: none pending).
+static napi_value evtchn_read_pending(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  int fd;
+  bool is;
+  napi_typedarray_type type;
+  size_t elements, byte_offset;
+  napi_value ab;
+  void *base;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
+  if (napi_is_typedarray(env, argv[1], &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, argv[1], &type, &elements, &base, &ab, &byte_offset) != napi_ok ||
+      type != napi_uint32_array) {
+    return throw_type(env, "ports must be a Uint32Array");
+  }
+  if (elements == 0) return make_int(env, 0);
+  ssize_t rc;
+  do rc = read(fd, base, elements * 4); while (rc < 0 && errno == EINTR);
+  if (rc < 0) return would_block(errno) ? make_int(env, 0) : throw_errno(env, errno, "read /dev/xen/evtchn");
+  return make_int(env, rc / 4);
+}
+
+// evtchnUnmask(fd, port): the late EOI, writing the port number back.
+static napi_value evtchn_unmask(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  int fd;
+  size_t port;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
+  if (!get_index(env, argv[1], 4294967295.0, &port, "port")) return NULL;
+  uint32_t p = (uint32_t)port;
+  ssize_t rc;
+  do rc = write(fd, &p, sizeof p); while (rc < 0 && errno == EINTR);
+  if (rc < 0) return throw_errno(env, errno, "write /dev/xen/evtchn");
+  return make_undefined(env);
+}
+
+// bufferAddress(buffer) → the process address of its first byte (diagnostics, and the check that
+// a Wasm memory's base did not move under a mapping).
+static napi_value buffer_address(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  uint8_t *data;
+  size_t size;
+  if (!get_bytes(env, argv[0], &data, &size)) return NULL;
+  return make_int(env, (int64_t)(uintptr_t)data);
+}
+
 // ---------------------------------------------------------------------------------------------
 // module
 
@@ -692,6 +1032,19 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     { "writeFrames", NULL, write_frames, NULL, NULL, NULL, napi_enumerable, NULL },
     { "pollStart", NULL, poll_start, NULL, NULL, NULL, napi_enumerable, NULL },
     { "pollStop", NULL, poll_stop, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "gntdevOpen", NULL, gntdev_open, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "gntdevSetMaxGrants", NULL, gntdev_set_max_grants, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "gntdevMapPage", NULL, gntdev_map_page, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "gntdevUnmapPage", NULL, gntdev_unmap_page, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "gntdevGrantCopy", NULL, gntdev_grant_copy, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "evtchnOpen", NULL, evtchn_open, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "evtchnBindInterdomain", NULL, evtchn_bind_interdomain, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "evtchnUnbind", NULL, evtchn_unbind, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "evtchnNotify", NULL, evtchn_notify, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "evtchnReset", NULL, evtchn_reset, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "evtchnReadPending", NULL, evtchn_read_pending, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "evtchnUnmask", NULL, evtchn_unmask, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "bufferAddress", NULL, buffer_address, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return define_constants(env, exports);

@@ -172,6 +172,26 @@ export class Vif {
     return this.serial(() => this.teardown('removed'), true);
   }
 
+  /**
+   * Daemon shutdown: the data path stops (rings unmapped, ports unbound), the backend walks to
+   * Closing then Closed so the frontend sees a clean close rather than a vanished backend, then
+   * the vif is removed (TAP closed). see: xenbus.c netback_remove -> set_backend_state(Closed)
+   */
+  shutdown(): Promise<void> {
+    return this.serial(async () => {
+      if (this.currentPhase === 'removed') return;
+      try {
+        await this.disconnectDataPath();
+        if (this.written !== undefined && this.written !== XenbusState.Closed) {
+          if (this.written !== XenbusState.Closing) await this.writeState(XenbusState.Closing);
+          await this.writeState(XenbusState.Closed);
+        }
+      } finally {
+        await this.teardown('removed');
+      }
+    }, true);
+  }
+
   /** Resolves when every step scheduled so far has run. */
   async whenIdle(): Promise<void> {
     let seen: Promise<void>;

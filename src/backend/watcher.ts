@@ -55,14 +55,17 @@ export class BackendWatcher {
     this.watch = await this.options.xs.watch(this.vifRoot, `${this.vifRoot}:watcher`, () => this.requestScan());
   }
 
-  /** Stops watching and removes every vif (as on daemon shutdown). */
-  async stop(): Promise<void> {
+  /**
+   * Stops watching and removes every vif. With `closeDevices` (daemon shutdown) each backend first
+   * walks to Closing then Closed, as Linux netback does when it is unloaded.
+   */
+  async stop(options: { closeDevices?: boolean } = {}): Promise<void> {
     this.stopped = true;
     const watch = this.watch;
     this.watch = undefined;
     await watch?.close();
     await this.scanning;
-    await Promise.all([...this.live.values()].map((vif) => vif.remove()));
+    await Promise.all([...this.live.values()].map((vif) => (options.closeDevices === true ? vif.shutdown() : vif.remove())));
     this.live.clear();
   }
 

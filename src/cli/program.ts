@@ -4,6 +4,8 @@
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
 import { registerBench } from './bench.js';
+import { registerCheck } from './check.js';
+import { registerDaemon } from './daemon.js';
 import { registerSim } from './sim.js';
 
 export function buildProgram(): Command {
@@ -15,5 +17,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerSim(program);
   registerBench(program);
+  registerCheck(program);
+  registerDaemon(program);
   return program;
 }

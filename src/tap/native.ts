@@ -39,6 +39,25 @@ export interface NativeAddon {
   /** uv_poll_start on the Node loop; level-triggered: drain to EAGAIN in the callback or stop. */
   pollStart(fd: number, events: number, callback: (status: number, events: number) => void): PollHandle;
   pollStop(handle: PollHandle): void;
+  // ---- Xen devices (native/netback.c, "Xen: /dev/xen/gntdev and /dev/xen/evtchn") ----
+  gntdevOpen(): number;
+  gntdevSetMaxGrants(fd: number, count: number): void;
+  /** MAP_GRANT_REF + mmap(MAP_SHARED|MAP_FIXED) at memory + address; returns the gntdev index. */
+  gntdevMapPage(fd: number, domid: number, gref: number, memory: NativeBuffer, address: number, writable: boolean): number;
+  /** Anonymous zero pages back over memory + address, then UNMAP_GRANT_REF. */
+  gntdevUnmapPage(fd: number, index: number, memory: NativeBuffer, address: number): void;
+  /** One IOCTL_GNTDEV_GRANT_COPY for `count` GNTOP entries at memory + opsAddress; statuses written back. */
+  gntdevGrantCopy(fd: number, memory: NativeBuffer, opsAddress: number, count: number, domid: number): number;
+  evtchnOpen(): number;
+  evtchnBindInterdomain(fd: number, remoteDomid: number, remotePort: number): number;
+  evtchnUnbind(fd: number, port: number): void;
+  evtchnNotify(fd: number, port: number): void;
+  evtchnReset(fd: number): void;
+  /** Fired ports read into `ports`; 0 when none is pending. */
+  evtchnReadPending(fd: number, ports: Uint32Array): number;
+  /** Writes the port back: the late EOI that re-enables delivery. */
+  evtchnUnmask(fd: number, port: number): void;
+  bufferAddress(buffer: NativeBuffer): number;
 }
 
 declare const pollHandleBrand: unique symbol;

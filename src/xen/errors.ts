@@ -11,3 +11,21 @@ export class XenStoreError extends NetbackError {
     this.path = path;
   }
 }
+
+/** A /dev/xen/gntdev operation failed (map, unmap, grant copy); `errno` is the errno name. */
+export class GrantTableError extends NetbackError {
+  readonly errno: string | undefined;
+  constructor(code: string, message: string, errno?: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.errno = errno;
+  }
+}
+
+/** A /dev/xen/evtchn operation failed (bind, notify, unmask); `errno` is the errno name. */
+export class EventChannelDeviceError extends NetbackError {
+  readonly errno: string | undefined;
+  constructor(code: string, message: string, errno?: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.errno = errno;
+  }
+}

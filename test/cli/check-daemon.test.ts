@@ -1,0 +1,134 @@
+// `check` on fake filesystem roots (each case built from what the preflight is documented to look
+// at), and the daemon's option resolution, config file and log formats. The daemon against real
+// devices runs in `npm run test:xen`.
+
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runChecks } from '../../src/cli/check.js';
+import { DaemonOptionError, makeLogger, parseConfigFile, resolveDaemonSettings } from '../../src/cli/daemon.js';
+
+const run = promisify(execFile);
+const bin = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
+
+const roots: string[] = [];
+function fakeRoot(files: Record<string, string>): string {
+  const root = mkdtempSync(join(tmpdir(), 'nbcheck-'));
+  roots.push(root);
+  for (const [path, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    if (path.endsWith('/')) mkdirSync(join(root, path), { recursive: true });
+    else writeFileSync(join(root, path), content);
+  }
+  return root;
+}
+afterEach(() => { for (const r of roots.splice(0)) rmSync(r, { recursive: true, force: true }); });
+
+const DOM0 = {
+  '/proc/xen/capabilities': 'control_d\n', '/var/run/xenstored/socket': '', '/dev/xen/gntdev': '', '/dev/xen/evtchn': '', '/dev/net/tun': '',
+};
+
+describe('wasm-netback check', () => {
+  it('check_dom0_ready', () => {
+    const report = runChecks({ root: fakeRoot(DOM0), uid: 0, nativeAvailable: true });
+    expect(report.exitCode).toBe(0);
+    expect(report.role).toBe('dom0');
+    expect(report.items.every((i) => i.verdict === 'ok')).toBe(true);
+  });
+
+  it('check_driver_domain_with_xenbus_device', () => {
+    const { '/proc/xen/capabilities': _c, '/var/run/xenstored/socket': _s, ...rest } = DOM0;
+    const report = runChecks({ root: fakeRoot({ ...rest, '/proc/xen/capabilities': '\n', '/dev/xen/xenbus': '' }), uid: 0, nativeAvailable: true });
+    expect(report.exitCode).toBe(0);
+    expect(report.role).toBe('driver-domain');
+    expect(report.items.find((i) => i.name === 'xenstore')?.detail).toBe('/dev/xen/xenbus');
+  });
+
+  it('check_missing_devices_named_exit_69', () => {
+    const report = runChecks({ root: fakeRoot({ '/proc/xen/capabilities': 'control_d\n', '/dev/xen/xenbus': '' }), uid: 0, nativeAvailable: true });
+    expect(report.exitCode).toBe(69);
+    const missing = report.items.filter((i) => i.verdict === 'missing').map((i) => i.name);
+    expect(missing).toEqual(['/dev/xen/gntdev', '/dev/xen/evtchn', '/dev/net/tun']);
+  });
+
+  it('check_not_xen_exit_69', () => {
+    const report = runChecks({ root: fakeRoot({}), uid: 0, nativeAvailable: true });
+    expect(report.exitCode).toBe(69);
+    expect(report.role).toBeUndefined();
+    expect(report.items.find((i) => i.name === 'xen')?.verdict).toBe('missing');
+    expect(report.items.find((i) => i.name === 'xenstore')?.verdict).toBe('missing');
+  });
+
+  it('check_not_root_exit_77', () => {
+    const report = runChecks({ root: fakeRoot(DOM0), uid: 1000, nativeAvailable: true });
+    expect(report.exitCode).toBe(77);
+  });
+
+  it('check_native_missing_exit_69', () => {
+    expect(runChecks({ root: fakeRoot(DOM0), uid: 1000, nativeAvailable: false }).exitCode).toBe(69); // 69 outranks 77
+  });
+
+  it('check_kernel_netback_loaded_refuses_78', () => {
+    const loaded = runChecks({ root: fakeRoot({ ...DOM0, '/sys/module/xen_netback/': '' }), uid: 0, nativeAvailable: true });
+    expect(loaded.exitCode).toBe(78);
+    expect(loaded.items.find((i) => i.name === 'xen-netback')?.verdict).toBe('refuse');
+    // bound as the xen-backend vif driver (built in: no /sys/module entry needed); 78 outranks 69
+    const bound = runChecks({ root: fakeRoot({ '/sys/bus/xen-backend/drivers/vif/': '' }), uid: 1000, nativeAvailable: false });
+    expect(bound.exitCode).toBe(78);
+  });
+
+  it('check_cli_exit_code_and_json', async () => {
+    const root = fakeRoot({ ...DOM0, '/sys/module/xen_netback/': '' });
+    const error = await run(process.execPath, [bin, 'check', '--root', root, '--json']).catch((e: { code: number; stdout: string }) => e);
+    expect((error as { code: number }).code).toBe(78);
+    const report = JSON.parse((error as { stdout: string }).stdout) as { exitCode: number };
+    expect(report.exitCode).toBe(78);
+  });
+});
+
+describe('wasm-netback daemon options', () => {
+  it('daemon_options_defaults', () => {
+    const s = resolveDaemonSettings({}, {}, false);
+    expect(s).toMatchObject({ splitEventChannels: true, fatalSlots: 20, rxStallTimeoutMs: 60000, rxDrainTimeoutMs: 10000, logFormat: 'json', domid: undefined, preflight: true });
+    expect(s.maxQueues).toBeGreaterThanOrEqual(1);
+    expect(s.maxQueues).toBeLessThanOrEqual(8);
+    expect(resolveDaemonSettings({}, {}, true).logFormat).toBe('human');
+  });
+
+  it('daemon_options_precedence_cli_env_file', () => {
+    const file = 'NETBACK_MAX_QUEUES=3\nNETBACK_FATAL_SLOTS="30"\n# comment\nNETBACK_SPLIT_EVENT_CHANNELS=0\n';
+    const s = resolveDaemonSettings({ maxQueues: '2', config: '/etc/x' }, { NETBACK_FATAL_SLOTS: '25' }, false, () => file);
+    expect(s.maxQueues).toBe(2);       // command line wins
+    expect(s.fatalSlots).toBe(25);     // then the environment
+    expect(s.splitEventChannels).toBe(false); // then the file
+  });
+
+  it('daemon_options_invalid', () => {
+    for (const [cli, env] of [
+      [{ maxQueues: '0' }, {}], [{ maxQueues: 'two' }, {}], [{}, { NETBACK_FATAL_SLOTS: '-1' }],
+      [{ splitEventChannels: 'maybe' }, {}], [{ logFormat: 'xml' }, {}], [{ domid: '70000' }, {}],
+    ] as const) {
+      expect(() => resolveDaemonSettings(cli, env, false)).toThrow(DaemonOptionError);
+    }
+    expect(() => resolveDaemonSettings({ config: '/x' }, {}, false, () => 'NETBACK_NOPE=1')).toThrow(/unknown setting NETBACK_NOPE/);
+    expect(() => parseConfigFile('garbage line', 'f')).toThrow(/f:1/);
+  });
+
+  it('daemon_cli_invalid_option_exits_64', async () => {
+    const error = await run(process.execPath, [bin, 'daemon', '--max-queues', 'zero']).catch((e: { code: number; stderr: string }) => e);
+    expect((error as { code: number }).code).toBe(64);
+    expect((error as { stderr: string }).stderr).toContain('--max-queues');
+  });
+
+  it('daemon_log_formats', () => {
+    const lines: string[] = [];
+    const at = () => new Date(Date.UTC(2024, 0, 2, 3, 4, 5));
+    makeLogger('json', (l) => lines.push(l), at)('info', 'vif connected', { domid: 3, devid: 0, vif: 'vif3.0', queue: undefined });
+    expect(JSON.parse(lines[0]!)).toEqual({ time: '2024-01-02T03:04:05.000Z', level: 'info', msg: 'vif connected', domid: 3, devid: 0, vif: 'vif3.0' });
+    makeLogger('human', (l) => lines.push(l), at)('warn', 'slow', { vif: 'vif3.0', queue: 1 });
+    expect(lines[1]).toBe('2024-01-02T03:04:05.000Z WARN  slow  vif=vif3.0 queue=1\n');
+  });
+});
