@@ -13,7 +13,7 @@ const NETTXF_MORE_DATA = 0x4;
 const NETTXF_EXTRA_INFO = 0x8;
 
 export interface SlotSpec {
-  /** Which grant: 0..3 a prepared page, 4 a page granted writable, 5 a bogus ref, 6 a victim's ring ref. */
+  /** Which grant: 0..3 a prepared page, 4 a page granted writable, 5 a bogus ref, 6 a page granted to another domain. */
   grant: number;
   offset: number;
   flags: number;
@@ -127,7 +127,7 @@ export async function runTxProgram(world: FuzzWorld, program: TxProgram): Promis
   const grants = program.pages.map((p, i) => raw.grant(true, pageBytes(p, i === 0 ? firstOffset : 0)));
   grants.push(raw.grant(false));
   grants.push(0x7FFFFFF0);
-  grants.push(world.host.guests.get(1)!.netfront.queueKeys()[0]!.txRingRef);
+  grants.push(world.sideGrant(1, true, new Uint8Array(4096).fill(0x11))); // granted to domain 1, not us
   const path = world.hostileDataPath();
   const dropsBefore = dropCount(path);
   world.snapshotVictims();

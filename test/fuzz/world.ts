@@ -53,6 +53,7 @@ export class FuzzWorld {
   private nextDomid = HOSTILE_DOMID_BASE;
   private hostileGuest: SimGuest | undefined;
   private hostileReceiver: PacketReceiver | undefined;
+  private readonly sideGrants: number[] = [];
   private victimMemory: { name: string; bytes: Uint8Array }[] = [];
 
   private constructor(host: SimHost, clock: ManualClock) {
@@ -144,6 +145,13 @@ export class FuzzWorld {
     return path;
   }
 
+  /** A page the hostile guest grants to some domain outside its netfront (revoked with the guest). */
+  sideGrant(grantee: number, readonly: boolean, contents?: Uint8Array): number {
+    const ref = this.host.grants.grantAccess(this.hostile.domid, grantee, readonly, contents);
+    this.sideGrants.push(ref);
+    return ref;
+  }
+
   /** Removes the hostile guest: nothing of it may stay mapped, bound or granted. */
   async dropHostile(): Promise<void> {
     const guest = this.hostileGuest;
@@ -151,6 +159,7 @@ export class FuzzWorld {
     this.hostileGuest = undefined;
     const domid = guest.domid;
     await this.host.removeGuest(domid);
+    for (const ref of this.sideGrants.splice(0)) this.host.grants.endAccess(domid, ref);
     await this.host.settle(2);
     expect(this.host.grants.liveGrants(domid), `grants of domain ${domid} left after removal`).toBe(0);
     expect(this.host.channels.openPorts(domid), `ports of domain ${domid} left after removal`).toBe(0);
@@ -267,3 +276,25 @@ export class Tally {
 }
 
 export type { NetfrontHostileQueue };
+
+/**
+ * How long a fuzz property runs: FUZZ_SECONDS (the long runner) interrupts after that many
+ * seconds with no case limit; otherwise FUZZ_RUNS or the bounded default of `npm test`.
+ */
+export function fuzzBudget(defaultRuns: number): { params: { numRuns: number; interruptAfterTimeLimit?: number; markInterruptAsFailure: false; seed?: number }; timeout: number } {
+  const seconds = Number(process.env.FUZZ_SECONDS ?? 0);
+  const seed = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
+  if (seconds > 0) {
+    return { params: { numRuns: 1_000_000_000, interruptAfterTimeLimit: seconds * 1000, markInterruptAsFailure: false, seed }, timeout: seconds * 1000 + 120_000 };
+  }
+  return { params: { numRuns: Number(process.env.FUZZ_RUNS ?? defaultRuns), markInterruptAsFailure: false, seed }, timeout: 120_000 };
+}
+
+/** Appends a tally to FUZZ_REPORT (a JSON-lines file the long runner reads), and prints it. */
+export async function reportTally(name: string, tally: Tally): Promise<void> {
+  console.log(`${name}: ${tally.cases} cases`, JSON.stringify(tally.toJSON()));
+  const file = process.env.FUZZ_REPORT;
+  if (file === undefined) return;
+  const { appendFile } = await import('node:fs/promises');
+  await appendFile(file, `${JSON.stringify({ name, cases: tally.cases, outcomes: tally.toJSON() })}\n`);
+}
