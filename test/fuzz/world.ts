@@ -50,10 +50,15 @@ export class FuzzWorld {
   readonly fromHostile: Uint8Array[] = [];
   readonly escapes: Escapes = { typed: [], untyped: [] };
   readonly errorLogs: string[] = [];
+  /** Protocol steps that did not finish within a simulated minute. */
+  readonly stuck: string[] = [];
+  /** err.code of every error log line (NETBACK_INTERNAL marks an untyped throw caught by a vif step). */
+  readonly errorCodes: (string | undefined)[] = [];
   private nextDomid = HOSTILE_DOMID_BASE;
   private hostileGuest: SimGuest | undefined;
   private hostileReceiver: PacketReceiver | undefined;
   private readonly sideGrants: number[] = [];
+  private pendingDomid: number | undefined;
   private victimMemory: { name: string; bytes: Uint8Array }[] = [];
 
   private constructor(host: SimHost, clock: ManualClock) {
@@ -68,7 +73,11 @@ export class FuzzWorld {
   static async create(options: { victimQueues?: number; fatalSlots?: number } = {}): Promise<FuzzWorld> {
     const clock = new ManualClock();
     let world: FuzzWorld | undefined;
-    const log: Logger = (level, msg) => { if (level === 'error') world?.errorLogs.push(msg); };
+    const log: Logger = (level, msg, fields) => {
+      if (level !== 'error') return;
+      world?.errorLogs.push(msg);
+      world?.errorCodes.push(fields?.['err.code'] as string | undefined);
+    };
     let host!: SimHost;
     host = new SimHost({
       kernels: await kernels(), clock, log, features: { maxQueues: 4 }, fatalSlots: options.fatalSlots,
@@ -82,6 +91,15 @@ export class FuzzWorld {
     });
     world = new FuzzWorld(host, clock);
     world.guardEvents();
+    // SimHost waits for Connected with setTimeout turns; the simulation is microtask driven, so
+    // setImmediate turns are enough and a connect the backend refuses fails fast
+    (host as unknown as { until: (check: () => Promise<boolean>, what: string) => Promise<void> }).until = async (check, what) => {
+      for (let i = 0; i < 200; i++) {
+        if (await check()) return;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      throw new Error(`simulated host: timed out waiting for ${what}`);
+    };
     await host.start();
     await host.addGuest({ domid: 1, queues: options.victimQueues ?? 1 });
     await host.addGuest({ domid: 2, queues: options.victimQueues ?? 1 });
@@ -125,13 +143,22 @@ export class FuzzWorld {
   async newHostile(options: Partial<SimGuestOptions> = {}): Promise<SimGuest> {
     await this.dropHostile();
     const domid = this.nextDomid++;
-    const guest = await this.host.addGuest({ ...options, domid });
-    this.hostileGuest = guest;
+    this.pendingDomid = domid;
     this.fromHostile.length = 0;
     this.escapes.typed.length = 0;
     this.escapes.untyped.length = 0;
     this.errorLogs.length = 0;
+    this.errorCodes.length = 0;
+    this.stuck.length = 0;
+    const guest = await this.host.addGuest({ ...options, domid });
+    this.hostileGuest = guest;
     return guest;
+  }
+
+  /** The domain of the hostile guest being set up or running (even when its connect failed). */
+  pendingHostileDomid(): number {
+    if (this.pendingDomid === undefined) throw new Error('no hostile guest');
+    return this.pendingDomid;
   }
 
   get hostile(): SimGuest {
@@ -154,16 +181,46 @@ export class FuzzWorld {
 
   /** Removes the hostile guest: nothing of it may stay mapped, bound or granted. */
   async dropHostile(): Promise<void> {
-    const guest = this.hostileGuest;
-    if (guest === undefined) return;
+    const domid = this.pendingDomid;
+    this.pendingDomid = undefined;
     this.hostileGuest = undefined;
-    const domid = guest.domid;
-    await this.host.removeGuest(domid);
+    if (domid === undefined) return;
+    const guest = this.host.guests.get(domid);
+    if (guest === undefined) return;
+    // SimHost.removeGuest, tolerating a guest whose connect failed (no netfront yet) and closing its control ring
+    const host = this.host;
+    if (guest.xenbus.backendPath !== undefined) await this.bounded(guest.xenbus.close(), 'frontend close');
+    await this.bounded(host.watcher.whenIdle(), 'backend idle');
+    try { guest.netfront.close(); } catch { /* never set up its rings */ }
+    guest.ctrl?.close();
+    await this.bounded(guest.xenbus.stop(), 'frontend stop');
+    await this.bounded(host.toolstack.detach(domid, guest.devid, host.backendDomid), 'toolstack detach');
+    await this.bounded(host.watcher.whenIdle(), 'backend idle');
+    host.guests.delete(domid);
+    host.dataPaths.delete(`vif${domid}.${guest.devid}`);
     for (const ref of this.sideGrants.splice(0)) this.host.grants.endAccess(domid, ref);
     await this.host.settle(2);
     expect(this.host.grants.liveGrants(domid), `grants of domain ${domid} left after removal`).toBe(0);
     expect(this.host.channels.openPorts(domid), `ports of domain ${domid} left after removal`).toBe(0);
     expect(this.isolated.portNames(), 'hostile bridge ports left after removal').toEqual(['host-stack']);
+  }
+
+  /**
+   * Waits for a protocol step that may wait on the (manual) clock: time moves a second per turn,
+   * at most five simulated minutes. Returns whether it finished.
+   */
+  async bounded(step: Promise<unknown>, what: string, options: { tolerateRejection?: boolean } = {}): Promise<boolean> {
+    let done = false;
+    step.then(() => { done = true; }, (error: unknown) => {
+      done = true;
+      if (options.tolerateRejection !== true && !(error instanceof NetbackError)) this.escapes.untyped.push(error);
+    });
+    for (let i = 0; i < 300 && !done; i++) {
+      for (let j = 0; j < 25 && !done; j++) await new Promise((resolve) => setImmediate(resolve));
+      if (!done) this.clock.advance(1000);
+    }
+    if (!done) this.stuck.push(what);
+    return done;
   }
 
   /** Frames from the host side to the hostile vif (a TAP read), guarded. */
