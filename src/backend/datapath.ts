@@ -244,9 +244,10 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
           continue;
         }
       } catch (error) {
-        // a frontend that overflows its control ring is disabled like one that overflows a data ring
-        if (!(error instanceof FrontendFatalError)) throw error;
-        this.disable(error);
+        // a frontend that overflows its control ring is disabled like one that overflows a data
+        // ring; a notify on a port closed under us is dropped, as for the data rings
+        if (error instanceof FrontendFatalError) this.disable(error);
+        else if (!(error instanceof NetbackError)) throw error;
         return;
       }
       if (!step.more) return;
