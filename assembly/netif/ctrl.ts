@@ -18,7 +18,7 @@ import {
   SEG_BUF_SIZE,
 } from '../layout';
 import { COUNTER_CTRL_REJECTED, COUNTER_CTRL_REQUESTS, countAdd } from '../counters';
-import { STATUS_BAD_ARGUMENT, STATUS_BAD_STATE, STATUS_FATAL_RING_INCONSISTENT, STATUS_OK } from '../status';
+import { STATUS_BAD_ARGUMENT, STATUS_BAD_STATE, STATUS_FATAL_RING_INCONSISTENT, STATUS_FATAL_RING_OVERFLOW, STATUS_OK } from '../status';
 import { toeplitz_hash } from '../hash/toeplitz';
 import { ETH_P_IP, ETH_P_IPV6, ethL3Offset, loadBe16 } from '../net/eth';
 import {
@@ -268,6 +268,14 @@ export function ctrl_process(): i32 {
   let budget = CTRL_RING_SLOTS;
   for (;;) {
     const prod = readReqProd(ring);
+    // More unanswered requests than the ring holds: no honest frontend can publish that, and
+    // answering them all (Linux does) lets a frontend make us process up to 2^32 garbage
+    // requests. Deviation: treated like a data ring overflow, fatal for the vif.
+    // see: netback.c xenvif_tx_build_gops (the data-ring check this mirrors)
+    if (prod - cons > CTRL_RING_SLOTS) {
+      stateStore(QS_CTRL_REQ_CONS, cons);
+      return STATUS_FATAL_RING_OVERFLOW;
+    }
     while (cons != prod) {
       if (budget == 0) {
         stateStore(QS_CTRL_REQ_CONS, cons);

@@ -4,8 +4,8 @@
 // A fatal frontend error on any queue disables the whole vif, as Linux's vif->disabled does;
 // the xenstore state is left alone. see: netback.c xenvif_fatal_tx_err; interface.c xenvif_carrier_off
 
-import { CtrlRingKernel } from '../wasm/ctrl-ring.js';
-import { NetbackError, type FrontendFatalError } from '../wasm/errors.js';
+import { CtrlRingKernel, type CtrlStep } from '../wasm/ctrl-ring.js';
+import { FrontendFatalError, NetbackError } from '../wasm/errors.js';
 import { instantiateKernels, type KernelInstance } from '../wasm/module.js';
 import type { EventChannelPort, EventChannels, GrantMapping, GrantTable } from '../xen/types.js';
 import { systemClock, silentLogger, type Clock, type Logger } from './clock.js';
@@ -246,13 +246,22 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
     if (ctrl === undefined || this.disabled !== undefined) return;
     const { kernel, instance } = ctrl;
     for (let round = 0; round < CTRL_ROUNDS; round++) {
-      let step = kernel.process();
-      if (step.notify) ctrl.port?.notify();
-      if (step.copy) {
-        this.context.grants.copy(this.identity.frontendDomid, { instance, opsAddress: kernel.opAddress, count: 1 });
-        step = kernel.commit();
+      let step: CtrlStep;
+      try {
+        step = kernel.process();
         if (step.notify) ctrl.port?.notify();
-        continue;
+        if (step.copy) {
+          this.context.grants.copy(this.identity.frontendDomid, { instance, opsAddress: kernel.opAddress, count: 1 });
+          step = kernel.commit();
+          if (step.notify) ctrl.port?.notify();
+          continue;
+        }
+      } catch (error) {
+        // a frontend that overflows its control ring is disabled like one that overflows a data
+        // ring; a notify on a port closed under us is dropped, as for the data rings
+        if (error instanceof FrontendFatalError) this.disable(error);
+        else if (!(error instanceof NetbackError)) throw error;
+        return;
       }
       if (!step.more) return;
     }

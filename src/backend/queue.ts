@@ -6,7 +6,7 @@
 // into posted requests, copies, commits. Each batch ends with one push and at most one notify.
 // see: netback.c xenvif_tx_action, rx.c xenvif_rx_action, interface.c xenvif_poll
 
-import { FrontendFatalError, PacketDropError } from '../wasm/errors.js';
+import { FrontendFatalError, NetbackError, PacketDropError } from '../wasm/errors.js';
 import type { KernelInstance } from '../wasm/module.js';
 import { Offload, type RxOffload } from '../wasm/offload.js';
 import type { FrameHash } from '../wasm/ctrl-ring.js';
@@ -86,6 +86,8 @@ export interface QueueHostStats {
   /** Times TX parked for lack of credit until the window edge. */
   txCreditParks: number;
   notifies: number;
+  /** Notifies that failed (the event channel was closed under us). */
+  notifyErrors: number;
   events: number;
   spuriousEvents: number;
   /** Milliseconds spent serving this queue (events and polls): the engine's own cost. */
@@ -106,7 +108,7 @@ export class NetbackQueue {
     txBatches: 0, txFrames: 0, txSinkDrops: 0, txSoftwareSegments: 0,
     rxBatches: 0, rxFrames: 0, rxBacklogDrops: 0, rxOffloadDrops: 0, rxSoftwareSegments: 0,
     rxExpired: 0, rxStalls: 0, txCreditParks: 0,
-    notifies: 0, events: 0, spuriousEvents: 0, busyMs: 0,
+    notifies: 0, notifyErrors: 0, events: 0, spuriousEvents: 0, busyMs: 0,
   };
   /** Set once the frontend broke a fatal rule; the queue then ignores its events. */
   fatal: FrontendFatalError | undefined;
@@ -585,9 +587,20 @@ export class NetbackQueue {
     if (notify) this.kick(this.rxPort);
   }
 
+  /**
+   * A notify that fails (the port closed under us) is counted, never thrown: the responses are
+   * already pushed, and a throw here would escape the RX/TX pass half way (frames then left in the
+   * backlog and sent twice) and, from a wake, the daemon. Linux's notify on a dead port is a no-op.
+   * see: events_base.c notify_remote_via_irq
+   */
   private kick(port: EventChannelPort): void {
     this.stats.notifies++;
-    port.notify();
+    try {
+      port.notify();
+    } catch (error) {
+      if (!(error instanceof NetbackError)) throw error;
+      this.stats.notifyErrors++;
+    }
   }
 }
 

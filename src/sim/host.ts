@@ -47,6 +47,8 @@ export interface SimGuestOptions {
   nic?: Partial<SimNic>;
   /** Also publish a control ring (as Windows PV drivers do; Linux netfront has none). */
   ctrlRing?: boolean;
+  /** The netfront's initial ring index (Linux: 0); a value near 2^32 exercises index wrap. */
+  startIndex?: number;
 }
 
 export interface SimGuest {
@@ -125,7 +127,7 @@ export class SimHost {
     const queues = Math.min(options.queues ?? 1, this.maxQueues);
     const netfrontOptions = {
       domid: options.domid, backendDomid: this.backendDomid, grants: this.grants, channels: this.channels,
-      queues, features: options.features, pollMode: options.pollMode,
+      queues, features: options.features, pollMode: options.pollMode, startIndex: options.startIndex,
     };
     // Linux netfront decides split channels from the backend's feature key inside
     // talk_to_netback, so the rings and ports are made when the xenbus side asks for them.
