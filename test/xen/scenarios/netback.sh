@@ -5,6 +5,7 @@
 # 3 detach-attach: `xl network-detach`/`network-attach` 10 times, then traffic flows;
 #   destroy: `xl destroy` in the middle of a transfer, the vif goes away, a new guest works;
 # 4 two-queues: that new guest has 2 vCPUs and negotiates 2 queues, traffic flows;
+#   two-guests: a second guest at once, the two talk through the bridge;
 # 5 rate: `rate=` in the vif spec limits guest TX, measured;
 # 6 restart: the daemon stopped and restarted under a running guest: the vif reconnects or is
 #   closed cleanly (then a re-attach works), never wedged.
@@ -169,6 +170,18 @@ if [ "${EXTRA_SCENARIOS:-1}" != 0 ] && [ $ok = 1 ]; then
   if [ "$src" = 0 ] && [ "$st_stop" = 6 ] && [ $started = yes ] && [ $re = yes ] && [ "$n" = $((2*1048576)) ]; then
     result restart PASS "stop rc=0 backend Closed; restarted; $how; 2 MiB guest-tx ok"
   else result restart FAIL "stop rc=$src state-after-stop=$st_stop started=$started back=$re how=$how guest-tx=$n"; fi
+
+  # 4 two guests at once (guest_ip= gives the second one 169.254.99.3), talking through the bridge
+  guest_cfg guest4 1 3
+  xl create /tmp/guest4.cfg >/dev/null 2>&1; D4=$(xl domid guest4 2>/dev/null)
+  up4=0; wait_ping 169.254.99.3 90 >/dev/null && GUEST=169.254.99.3 wait_guest 60 >/dev/null && up4=1
+  got=$(gsh "ping -c 3 -W 2 169.254.99.3" 2>/dev/null | grep -o '[0-9]* packets received' | cut -d' ' -f1)
+  GUEST=169.254.99.3 gsh "echo 16 > /tmp/zero.blocks" >/dev/null
+  n=$(gsh "timeout 60 nc 169.254.99.3 5001 | wc -c" 2>/dev/null | tr -d ' \n')
+  members=$(ip -o link show master xenbr0 | awk -F': ' '{print $2}' | tr '\n' ' ')
+  if [ $up4 = 1 ] && [ "$got" = 3 ] && [ "$n" = 1048576 ]; then result two-guests PASS "domains $D and $D4 on xenbr0 ($members): guest->guest ping 3/3, 1 MiB guest->guest"
+  else result two-guests FAIL "second guest up=$up4 ping=$got bytes=$n bridge: $members"; fi
+  timeout 30 xl destroy guest4 >/dev/null 2>&1
 fi
 
 echo "kernel traps: $(dmesg | grep -E 'segfault|traps:|general protection' | tail -n 3 | tr '\n' ';')"
