@@ -134,8 +134,10 @@ if [ ! -s "$C/dom0-base.cpio" ] || [ "$R/init" -nt "$C/dom0-base.cpio" ] || [ "$
 fi
 
 # ---------------------------------------------------------------- domU initramfs
-if [ ! -s "$C/domU.cpio.gz" ]; then
+# (rebuilt when the cached init predates guest_ip=, so a second guest can take another address)
+if [ ! -s "$C/domU.cpio.gz" ] || ! grep -q guest_ip= "$C/domUroot/init" 2>/dev/null; then
   step "build domU busybox initramfs"
+  rm -f "$C/domU.cpio.gz"
   U="$C/domUroot"; rm -rf "$U"; mkdir -p "$U"/{bin,sbin,etc,dev,proc,sys,tmp,lib/modules}
   cp "$(command -v busybox)" "$U/bin/busybox"
   for a in $("$U/bin/busybox" --list); do [ "$a" = busybox ] || ln -sf busybox "$U/bin/$a"; done
@@ -159,11 +161,13 @@ nc -ll -p 7000 -e /bin/sh &
 nc -ll -p 5001 -e /bin/zerosrc &
 nc -ll -p 5002 -e /bin/sinksrv &
 echo "DOMU: services up"
+# the address: guest_ip= on the kernel command line (xl `extra`), else 169.254.99.2
+IP=$(sed -n 's/.*guest_ip=\([0-9.]*\).*/\1/p' /proc/cmdline); IP=${IP:-169.254.99.2}
 i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 60 ]; do sleep 1; i=$((i+1)); done
 # keep eth0 configured, also after `xl network-detach` / `network-attach` brings a new device
 ( while true; do
-    if [ -e /sys/class/net/eth0 ] && ! ip addr show eth0 2>/dev/null | grep -q 169.254.99.2; then
-      ip link set eth0 up; ip addr add 169.254.99.2/16 dev eth0; echo "DOMU: eth0 configured"
+    if [ -e /sys/class/net/eth0 ] && ! ip addr show eth0 2>/dev/null | grep -q "$IP/"; then
+      ip link set eth0 up; ip addr add $IP/16 dev eth0; echo "DOMU: eth0 configured as $IP"
     fi
     sleep 1
   done ) &

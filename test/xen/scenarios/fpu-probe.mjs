@@ -1,0 +1,36 @@
+// Runs inside dom0 of the test bed: checks that the CPU keeps a user process's SSE/x87 state while
+// other vCPUs and interrupts run, without any Xen device of ours involved. It repeats the kernels'
+// SIMD checksum (bench_inet_checksum, the same Wasm SIMD code the daemon runs) and a JS floating
+// point sum over fixed inputs and compares every result with the first one; any difference means
+// the platform (hypervisor FPU switching or the emulated CPU) changed registers under the process.
+//   node fpu-probe.mjs SECONDS  → prints "FPU-PROBE mismatches=<n> rounds=<n> ..." and exits 0
+import { readFileSync } from 'node:fs';
+import { compileKernels, instantiateKernels } from './dist/src/wasm/module.js';
+
+const seconds = Number(process.argv[2] ?? 30);
+const instance = await instantiateKernels(await compileKernels(readFileSync('./build/netback.wasm')));
+const address = instance.constant('TX_BUF_OFFSET');
+const length = 4000;
+const bytes = instance.bytes;
+for (let i = 0; i < length; i++) bytes[address + i] = (i * 131 + 7) & 0xff;
+const checksum = () => instance.call('bench_inet_checksum', address, length, 64) >>> 0;
+const floats = () => {
+  let s = 0;
+  for (let i = 1; i <= 20000; i++) s += Math.sqrt(i) / (i + 0.5) + Math.floor(i / 3.7);
+  return s;
+};
+const wantSum = checksum();
+const wantFloat = floats();
+let rounds = 0;
+let sumMismatches = 0;
+let floatMismatches = 0;
+const first = [];
+const end = Date.now() + seconds * 1000;
+while (Date.now() < end) {
+  rounds++;
+  const s = checksum();
+  const f = floats();
+  if (s !== wantSum) { sumMismatches++; if (first.length < 3) first.push(`csum ${s} != ${wantSum}`); }
+  if (f !== wantFloat) { floatMismatches++; if (first.length < 3) first.push(`float ${f} != ${wantFloat}`); }
+}
+console.log(`FPU-PROBE mismatches=${sumMismatches + floatMismatches} rounds=${rounds} simd=${sumMismatches} float=${floatMismatches} ${first.join('; ')}`);
