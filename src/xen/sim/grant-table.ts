@@ -51,7 +51,7 @@ function opFormat(k: KernelInstance): OpFormat {
 
 /** memcpy: short copies by hand (no subarray to allocate), long ones with set(). */
 function copyBytes(from: Uint8Array, fromOffset: number, to: Uint8Array, toOffset: number, length: number): void {
-  if (length <= 64) {
+  if (length <= 8) {
     for (let i = 0; i < length; i++) to[toOffset + i] = from[fromOffset + i]!;
   } else {
     to.set(from.subarray(fromOffset, fromOffset + length), toOffset);
