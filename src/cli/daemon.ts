@@ -26,7 +26,9 @@ import { readKernels } from '../wasm/node-source.js';
 import { RealEventChannels } from '../xen/real/event-channels.js';
 import { RealGrantTable } from '../xen/real/grant-table.js';
 import { defaultTransport, RealXenStore } from '../xen/real/xenstore.js';
+import { snapshotHost } from '../viz/snapshot.js';
 import { EXIT, formatReport, hostEnvironment, runChecks } from './check.js';
+import { startVizServer } from './viz-server.js';
 
 export interface DaemonSettings {
   maxQueues: number;
@@ -39,6 +41,9 @@ export interface DaemonSettings {
   logFormat: 'json' | 'human';
   config: string | undefined;
   preflight: boolean;
+  /** Port of the read-only snapshot server for the visualizer (off when undefined). */
+  viz: number | undefined;
+  vizHost: string;
 }
 
 export class DaemonOptionError extends NetbackError {
@@ -57,6 +62,8 @@ const ENV_NAMES = {
   domid: 'NETBACK_DOMID',
   logFormat: 'NETBACK_LOG_FORMAT',
   config: 'NETBACK_CONFIG',
+  viz: 'NETBACK_VIZ',
+  vizHost: 'NETBACK_VIZ_HOST',
 } as const;
 
 type RawOptions = Partial<Record<keyof typeof ENV_NAMES, string>> & { preflight?: boolean };
@@ -127,6 +134,8 @@ export function resolveDaemonSettings(cli: RawOptions, env: Record<string, strin
     logFormat,
     config: configPath,
     preflight: cli.preflight !== false,
+    viz: get('viz', (n, r) => integer(n, r, 1, 65535), undefined as number | undefined),
+    vizHost: get('vizHost', (_n, r) => r, '127.0.0.1'),
   };
 }
 
@@ -185,14 +194,20 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
   }
 
   const kernels = await compileKernels(await readKernels('release'));
+  const dataPaths = new Map<string, EngineDataPath>();
   const features = featureOptions(settings);
   const watcher = new BackendWatcher({
     xs, backendDomid, features, log,
     interfaces: tapInterfaces(),
-    dataPath: (vif: VifIdentity) => new EngineDataPath({
-      kernels, grants, events, clock: systemClock, fatalSlots: settings.fatalSlots,
-      log: (level, msg, fields) => log(level, msg, { domid: vif.frontendDomid, devid: vif.devid, vif: vif.name, ...fields }),
-    }, vif),
+    dataPath: (vif: VifIdentity) => {
+      const path = new EngineDataPath({
+        kernels, grants, events, clock: systemClock, fatalSlots: settings.fatalSlots,
+        rxStallTimeoutMs: settings.rxStallTimeoutMs, rxDrainTimeoutMs: settings.rxDrainTimeoutMs,
+        log: (level, msg, fields) => log(level, msg, { domid: vif.frontendDomid, devid: vif.devid, vif: vif.name, ...fields }),
+      }, vif);
+      dataPaths.set(vif.name, path);
+      return path;
+    },
   });
 
   let stopping = false;
@@ -242,6 +257,18 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
   });
 
   await watcher.start();
+  if (settings.viz !== undefined) {
+    // read-only snapshots for the visualizer (the successor of debugfs io_ring_qN), loopback only
+    // unless told otherwise; a vif removed since is simply absent
+    const viz = await startVizServer({
+      host: settings.vizHost, port: settings.viz,
+      snapshot: () => {
+        for (const name of dataPaths.keys()) if (![...watcher.vifs.values()].some((v) => v.iface?.name === name)) dataPaths.delete(name);
+        return snapshotHost({ watcher, dataPaths });
+      },
+    });
+    log('info', `visualizer data: ${viz.url}snapshot, ${viz.url}events`, { event: 'viz', url: viz.url });
+  }
   log('info', 'ready', {
     event: 'ready', domid: backendDomid, pid: process.pid, maxQueues: settings.maxQueues,
     splitEventChannels: settings.splitEventChannels, fatalSlots: settings.fatalSlots,
@@ -267,6 +294,8 @@ export function registerDaemon(program: Command): void {
     .option('--log-format <json|human>', 'log format (NETBACK_LOG_FORMAT; default human on a TTY, else json)')
     .option('--config <file>', 'NETBACK_*=value settings, re-read on SIGHUP (NETBACK_CONFIG)')
     .option('--no-preflight', 'skip the `check` preflight')
+    .option('--viz <port>', 'serve read-only snapshots for the visualizer on this port (NETBACK_VIZ; off by default)')
+    .option('--viz-host <address>', 'address of the snapshot server (NETBACK_VIZ_HOST; default 127.0.0.1)')
     .action(async (opts: RawOptions) => {
       const resolve = () => resolveDaemonSettings(opts, process.env, process.stdout.isTTY === true);
       let settings: DaemonSettings;

@@ -101,7 +101,13 @@ const NETRXF_EXTRA_INFO = 0x8;
 const XEN_NETIF_EXTRA_FLAG_MORE = 0x1;
 const XEN_NETIF_EXTRA_TYPE_GSO = 1;
 
-export function snapshotHost(host: SimHost): HostSnapshot {
+/** What a snapshot reads: the vifs a watcher serves and their data paths by name (a SimHost, or the daemon). */
+export interface SnapshotSource {
+  readonly watcher: Pick<SimHost['watcher'], 'vifs'>;
+  readonly dataPaths: ReadonlyMap<string, EngineDataPath>;
+}
+
+export function snapshotHost(host: SnapshotSource): HostSnapshot {
   const vifs: VifSnapshot[] = [];
   for (const vif of host.watcher.vifs.values()) {
     const name = vif.iface?.name ?? `vif${vif.frontendDomid}.${vif.devid}`;

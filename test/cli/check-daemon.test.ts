@@ -96,6 +96,10 @@ describe('wasm-netback daemon options', () => {
     expect(s.maxQueues).toBeGreaterThanOrEqual(1);
     expect(s.maxQueues).toBeLessThanOrEqual(8);
     expect(resolveDaemonSettings({}, {}, true).logFormat).toBe('human');
+    expect(s.viz).toBeUndefined(); // the snapshot server is off unless asked for
+    expect(s.vizHost).toBe('127.0.0.1');
+    expect(resolveDaemonSettings({ viz: '7041' }, {}, false).viz).toBe(7041);
+    expect(resolveDaemonSettings({}, { NETBACK_VIZ: '7042', NETBACK_VIZ_HOST: '::1' }, false)).toMatchObject({ viz: 7042, vizHost: '::1' });
   });
 
   it('daemon_options_precedence_cli_env_file', () => {
@@ -110,6 +114,7 @@ describe('wasm-netback daemon options', () => {
     for (const [cli, env] of [
       [{ maxQueues: '0' }, {}], [{ maxQueues: 'two' }, {}], [{}, { NETBACK_FATAL_SLOTS: '-1' }],
       [{ splitEventChannels: 'maybe' }, {}], [{ logFormat: 'xml' }, {}], [{ domid: '70000' }, {}],
+      [{ viz: 'http' }, {}], [{ viz: '0' }, {}], [{}, { NETBACK_VIZ: '65536' }],
     ] as const) {
       expect(() => resolveDaemonSettings(cli, env, false)).toThrow(DaemonOptionError);
     }

@@ -50,7 +50,7 @@ diag() { # what a failed vif step left behind
   echo "DIAG $1: xl $(tr '\n' ' ' < /tmp/xl.out 2>/dev/null)"
   tail -n 12 /tmp/daemon.log | sed "s/^/DIAG $1: daemon /"; }
 daemon_start() {
-  node ${DAEMON_NODE_FLAGS:-} dist/src/cli/main.js daemon --log-format json >> /tmp/daemon.log 2>&1 &
+  node ${DAEMON_NODE_FLAGS:-} dist/src/cli/main.js daemon --log-format json --viz 7041 >> /tmp/daemon.log 2>&1 &
   DPID=$!
   for i in $(seq 1 60); do [ "$(grep -c '"msg":"ready"' /tmp/daemon.log)" -ge "$1" ] && return 0; kill -0 $DPID 2>/dev/null || return 1; sleep 0.5; done; return 1; }
 
@@ -73,6 +73,10 @@ back=$(gsh "ping -c 3 -W 2 169.254.99.1" 2>/dev/null | grep -o '[0-9]* packets r
 echo "bridge members: $(ip -o link show master xenbr0 | awk -F': ' '{print $2}' | tr '\n' ' ')  guest->dom0 received=$back"
 echo "backend: $(xenstore-ls /local/domain/0/backend/vif/$D/0 2>/dev/null | grep -E '^(state|hotplug-status|feature-sg|feature-gso-tcpv4) ' | tr -s ' ' | tr '\n' ';')"
 if [ $ok = 1 ] && [ "$enslaved" = 1 ] && [ "$back" = 3 ]; then result ping PASS "$VIF on xenbr0, dom0->guest and guest->dom0"; else result ping FAIL "reach=$ok enslaved=$enslaved guest->dom0=$back"; fi
+
+# the visualizer's read-only snapshot of the live daemon: the vif, its state and its real ring indices
+snap=$(node -e "fetch('http://127.0.0.1:7041/snapshot').then(r=>r.json()).then(s=>{const v=s.vifs.find(x=>x.name==='$VIF');console.log(v?[v.state,v.queues.length,v.queues[0].tx.reqProd,v.queues[0].rx.reqProd].join(' '):'absent')}).catch(e=>console.log('error '+e.message))")
+case "$snap" in Connected\ *) result viz-snapshot PASS "$VIF: state queues tx.req_prod rx.req_prod = $snap";; *) result viz-snapshot FAIL "$snap";; esac
 
 if [ $ok = 1 ]; then
   memwatch $DPID 3 & MW=$!
