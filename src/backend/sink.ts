@@ -22,5 +22,5 @@ export interface PacketSink {
   transmit(bytes: Uint8Array, offset: number, length: number): boolean;
 }
 
-/** The size of the virtio_net_hdr without num_buffers (TUNSETVNETHDRSZ default). see: virtio_net.h */
-export const VNET_HDR_LEN = 10;
+/** The size of the virtio_net_hdr without num_buffers (TUNSETVNETHDRSZ default), declared once in the TAP's view of it. */
+export { VNET_HDR_SIZE as VNET_HDR_LEN } from '../tap/vnet-header.js';

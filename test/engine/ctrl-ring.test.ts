@@ -3,17 +3,14 @@
 // backend; frames for it are then steered to the queue its mapping table names and arrive with a
 // HASH extra. Expected hashes are Microsoft's RSS verification vectors; expected queues follow
 // from the mapping table the test wrote (interface.c xenvif_select_queue).
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { compileKernels, readKernels } from '../../src/index.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import { SimHost } from '../../src/sim/host.js';
 import { CTRL_STATUS, CTRL_TYPE } from '../../src/xen/sim/ctrl-frontend.js';
-import type { NetfrontPacket } from '../../src/xen/sim/netfront.js';
 import { buildFrame, type FrameSpec } from '../reference/frames.js';
+import { MAC1, collect, kernels } from './helpers.js';
 
-let kernels: WebAssembly.Module;
 let host: SimHost | undefined;
 
-beforeAll(async () => { kernels = await compileKernels(await readKernels()); });
 afterEach(async () => {
   if (host !== undefined) {
     const current = host;
@@ -25,18 +22,11 @@ afterEach(async () => {
 });
 
 async function newHost(): Promise<SimHost> {
-  host = new SimHost({ kernels, features: { maxQueues: 4 } });
+  host = new SimHost({ kernels: await kernels(), features: { maxQueues: 4 } });
   await host.start();
   return host;
 }
 
-function collect(h: SimHost, domid: number): NetfrontPacket[] {
-  const got: NetfrontPacket[] = [];
-  h.guests.get(domid)!.netfront.on('receive', (packet) => got.push(packet));
-  return got;
-}
-
-const MAC1 = [0x00, 0x16, 0x3e, 0, 1, 0];
 const MS_KEY = Uint8Array.from(Buffer.from('6d5a56da255b0ec24167253d43a38fb0d0ca2bcbae7b30b477cb2da38030f20c6a42b73bbeac01fa', 'hex'));
 // Microsoft "Verifying the RSS Hash Calculation", IPv4: destination, dport, source, sport, IP-only, IP+TCP.
 const IPV4: [number[], number, number[], number, number, number][] = [

@@ -1,15 +1,12 @@
 // The real engine end to end over the simulated host: Linux-like netfronts → rings → Wasm
 // kernels → the in-process bridge → another vif → its netfront.
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { compileKernels, readKernels } from '../../src/index.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import { SimHost } from '../../src/sim/host.js';
-import type { NetfrontPacket } from '../../src/xen/sim/netfront.js';
 import { buildFrame, ipv4HeaderChecksumValid, l4ChecksumValid, parseFrame } from '../reference/frames.js';
+import { BROADCAST, MAC1, MAC2, addressed, collect, kernels } from './helpers.js';
 
-let kernels: WebAssembly.Module;
 let host: SimHost | undefined;
 
-beforeAll(async () => { kernels = await compileKernels(await readKernels()); });
 afterEach(async () => {
   if (host !== undefined) {
     const current = host;
@@ -21,27 +18,9 @@ afterEach(async () => {
 });
 
 async function newHost(): Promise<SimHost> {
-  host = new SimHost({ kernels, features: { maxQueues: 4 } });
+  host = new SimHost({ kernels: await kernels(), features: { maxQueues: 4 } });
   await host.start();
   return host;
-}
-
-function collect(h: SimHost, domid: number): NetfrontPacket[] {
-  const got: NetfrontPacket[] = [];
-  h.guests.get(domid)!.netfront.on('receive', (packet) => got.push(packet));
-  return got;
-}
-
-const MAC1 = [0x00, 0x16, 0x3e, 0, 1, 0];
-const MAC2 = [0x00, 0x16, 0x3e, 0, 2, 0];
-const BROADCAST = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
-
-/** An Ethernet frame with given MACs (the builder's own MACs replaced). */
-function addressed(frame: Uint8Array, dst: number[], src: number[]): Uint8Array {
-  const copy = frame.slice();
-  copy.set(dst, 0);
-  copy.set(src, 6);
-  return copy;
 }
 
 describe('engine over the simulated host', () => {
