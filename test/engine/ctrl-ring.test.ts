@@ -3,29 +3,13 @@
 // backend; frames for it are then steered to the queue its mapping table names and arrive with a
 // HASH extra. Expected hashes are Microsoft's RSS verification vectors; expected queues follow
 // from the mapping table the test wrote (interface.c xenvif_select_queue).
-import { afterEach, describe, expect, it } from 'vitest';
-import { SimHost } from '../../src/sim/host.js';
+import { describe, expect, it } from 'vitest';
+import type { SimHost } from '../../src/sim/host.js';
 import { CTRL_STATUS, CTRL_TYPE } from '../../src/xen/sim/ctrl-frontend.js';
 import { buildFrame, type FrameSpec } from '../reference/frames.js';
-import { MAC1, collect, kernels } from './helpers.js';
+import { MAC1, collect, kernels, useSimHosts } from './helpers.js';
 
-let host: SimHost | undefined;
-
-afterEach(async () => {
-  if (host !== undefined) {
-    const current = host;
-    host = undefined;
-    await current.close();
-    expect(current.grants.mappedPages()).toBe(0);
-    expect(current.channels.openPorts(current.backendDomid)).toBe(0);
-  }
-});
-
-async function newHost(): Promise<SimHost> {
-  host = new SimHost({ kernels: await kernels(), features: { maxQueues: 4 } });
-  await host.start();
-  return host;
-}
+const newHost = useSimHosts();
 
 const MS_KEY = Uint8Array.from(Buffer.from('6d5a56da255b0ec24167253d43a38fb0d0ca2bcbae7b30b477cb2da38030f20c6a42b73bbeac01fa', 'hex'));
 // Microsoft "Verifying the RSS Hash Calculation", IPv4: destination, dport, source, sport, IP-only, IP+TCP.

@@ -1,4 +1,5 @@
 // Shared pieces of the engine tests: a SimHost on a manual clock, frame addressing, collectors.
+import { afterEach, expect } from 'vitest';
 import { compileKernels, readKernels } from '../../src/index.js';
 import { SimHost, type SimHostOptions } from '../../src/sim/host.js';
 import { ManualClock } from '../../src/xen/sim/clock.js';
@@ -17,6 +18,27 @@ export async function manualHost(options: Partial<SimHostOptions> = {}): Promise
   const host = new SimHost({ kernels: await kernels(), clock, features: { maxQueues: 4 }, ...options });
   await host.start();
   return { host, clock };
+}
+
+/**
+ * A SimHost factory for a test file on the system clock: each test's host is closed after it, and
+ * must leave no page mapped and no backend port open.
+ */
+export function useSimHosts(options: Partial<SimHostOptions> = {}): () => Promise<SimHost> {
+  let host: SimHost | undefined;
+  afterEach(async () => {
+    if (host === undefined) return;
+    const current = host;
+    host = undefined;
+    await current.close();
+    expect(current.grants.mappedPages()).toBe(0);
+    expect(current.channels.openPorts(current.backendDomid)).toBe(0);
+  });
+  return async () => {
+    host = new SimHost({ kernels: await kernels(), features: { maxQueues: 4 }, ...options });
+    await host.start();
+    return host;
+  };
 }
 
 export const MAC1 = [0x00, 0x16, 0x3e, 0, 1, 0];

@@ -1,27 +1,10 @@
 // The real engine end to end over the simulated host: Linux-like netfronts → rings → Wasm
 // kernels → the in-process bridge → another vif → its netfront.
-import { afterEach, describe, expect, it } from 'vitest';
-import { SimHost } from '../../src/sim/host.js';
+import { describe, expect, it } from 'vitest';
 import { buildFrame, ipv4HeaderChecksumValid, l4ChecksumValid, parseFrame } from '../reference/frames.js';
-import { BROADCAST, MAC1, MAC2, addressed, collect, kernels } from './helpers.js';
+import { BROADCAST, MAC1, MAC2, addressed, collect, kernels, useSimHosts } from './helpers.js';
 
-let host: SimHost | undefined;
-
-afterEach(async () => {
-  if (host !== undefined) {
-    const current = host;
-    host = undefined;
-    await current.close();
-    expect(current.grants.mappedPages()).toBe(0);
-    expect(current.channels.openPorts(current.backendDomid)).toBe(0);
-  }
-});
-
-async function newHost(): Promise<SimHost> {
-  host = new SimHost({ kernels: await kernels(), features: { maxQueues: 4 } });
-  await host.start();
-  return host;
-}
+const newHost = useSimHosts();
 
 describe('engine over the simulated host', () => {
   it('engine_two_guests_broadcast_then_unicast', async () => {
