@@ -20,6 +20,7 @@ import { defaultMaxQueues, type FeatureOptions } from '../backend/features.js';
 import type { VifIdentity } from '../backend/vif.js';
 import { BackendWatcher } from '../backend/watcher.js';
 import { tapInterfaces } from '../tap/port.js';
+import { ownedTaps, removeLeftoverTap } from '../tap/tap.js';
 import { NetbackError } from '../wasm/errors.js';
 import { compileKernels } from '../wasm/module.js';
 import { readKernels } from '../wasm/node-source.js';
@@ -157,6 +158,25 @@ function featureOptions(s: DaemonSettings): FeatureOptions {
   return { maxQueues: s.maxQueues, splitEventChannels: s.splitEventChannels };
 }
 
+/**
+ * TAPs an earlier daemon process left when it died: those whose vif still exists are adopted by
+ * its probe (the guest carries on); the others are removed here, as their vif's teardown would have.
+ */
+async function sweepLeftoverTaps(xs: RealXenStore, log: Logger): Promise<void> {
+  for (const { name, owner } of ownedTaps()) {
+    if ((await xs.read(`${owner}/state`).catch(() => undefined)) !== undefined) {
+      log('info', `found ${name} left by an earlier process; its vif ${owner} still exists`, { vif: name });
+      continue;
+    }
+    try {
+      removeLeftoverTap(name);
+      log('info', `removed ${name} left by an earlier process (its vif ${owner} is gone)`, { vif: name });
+    } catch (error) {
+      log('warn', `could not remove ${name} left by an earlier process: ${(error as Error).message}`, { vif: name });
+    }
+  }
+}
+
 export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSettings): Promise<number> {
   let settings = initial;
   const log = makeLogger(settings.logFormat, (line) => process.stdout.write(line));
@@ -193,12 +213,14 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
     return EXIT.unavailable;
   }
 
+  await sweepLeftoverTaps(xs, log);
   const kernels = await compileKernels(await readKernels('release'));
   const dataPaths = new Map<string, EngineDataPath>();
   const features = featureOptions(settings);
   const watcher = new BackendWatcher({
     xs, backendDomid, features, log,
-    interfaces: tapInterfaces(),
+    // persistent: a crash of this process leaves each TAP on its bridge for the restart to carry on with
+    interfaces: tapInterfaces({ persistent: true }),
     dataPath: (vif: VifIdentity) => {
       const path = new EngineDataPath({
         kernels, grants, events, clock: systemClock, fatalSlots: settings.fatalSlots,
