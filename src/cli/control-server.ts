@@ -34,7 +34,7 @@ export interface ControlServerOptions {
 export interface ControlServer {
   /** The absolute path of the socket. */
   readonly path: string;
-  /** Stops answering, drops open connections and removes the socket file. */
+  /** Stops answering, drops open connections and removes the socket file (once; later calls wait for the first). */
   close(): Promise<void>;
 }
 
@@ -71,17 +71,16 @@ export async function startControlServer(options: ControlServerOptions): Promise
   await listenOwnerOnly(server, path);
   const identity = lstatSync(path);
 
-  return {
-    path,
-    close: async () => {
-      for (const socket of connections) socket.destroy();
-      await new Promise<void>((done) => server.close(() => done()));
-      // libuv unlinks the socket it bound on close; this covers an older runtime without
-      // removing a socket another instance may have bound at the same path since
-      const now = statOrUndefined(path);
-      if (now !== undefined && now.ino === identity.ino && now.dev === identity.dev) unlinkSync(path);
-    },
+  let closing: Promise<void> | undefined;
+  const close = async () => {
+    for (const socket of connections) socket.destroy();
+    await new Promise<void>((done) => server.close(() => done()));
+    // libuv unlinks the socket it bound on close; this covers a runtime that does not, without
+    // removing a socket another instance may have bound at the same path since
+    const now = statOrUndefined(path);
+    if (now !== undefined && now.ino === identity.ino && now.dev === identity.dev) unlinkSync(path);
   };
+  return { path, close: () => (closing ??= close()) };
 }
 
 function statOrUndefined(path: string): Stats | undefined {

@@ -16,6 +16,7 @@ import type { SimNetfront } from '../xen/sim/netfront.js';
 import { CliError, EX_NOPERM, EX_SOFTWARE, EX_UNAVAILABLE, integerOption, secondsOption } from './exit.js';
 import { CONTROL_SOCKET_OFF } from './control-protocol.js';
 import { startControlServer, type ControlServer } from './control-server.js';
+import { sdNotify } from './sd-notify.js';
 import { startVizServer, type VizServer } from './viz-server.js';
 
 export interface SimOptions {
@@ -149,6 +150,8 @@ export async function runSim(options: SimOptions): Promise<number> {
   }
   if (control !== undefined) log(`control socket: ${control.path} (wasm-netback list|stats --control-socket ${control.path})`);
   log(options.seconds === undefined ? 'Ctrl-C to stop' : `running for ${options.seconds} s`);
+  // as the daemon does, so a unit (or a test) can wait for a sim the same way
+  notifySystemd({ READY: 1, MAINPID: process.pid });
 
   const started = performance.now();
   const display = new LiveDisplay(process.stdout.isTTY === true && !options.json);
@@ -181,11 +184,20 @@ export async function runSim(options: SimOptions): Promise<number> {
   return summary.ok ? 0 : EX_SOFTWARE;
 
   async function shutdown(): Promise<void> {
+    notifySystemd({ STOPPING: 1 });
     for (const timer of timers) clearTimeout(timer);
     traffic.stop();
     await control?.close();
     await viz?.close();
     await host.close();
+  }
+}
+
+function notifySystemd(fields: Record<string, string | number>): void {
+  try {
+    sdNotify(fields);
+  } catch (error) {
+    process.stderr.write(`wasm-netback sim: cannot notify systemd: ${(error as Error).message}\n`);
   }
 }
 
