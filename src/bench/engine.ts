@@ -114,20 +114,38 @@ async function guestRx(shape: Shape, seconds: number): Promise<Measured> {
   return { frames, bytes, elapsed, engine };
 }
 
+/** One case of the engine benchmark: a direction and a frame shape, run for a given time. */
+export interface EngineCase {
+  /** guest_tx_64B, guest_rx_64KiB_gso, ... (the rows' kernel). */
+  readonly kernel: string;
+  run(seconds: number): Promise<BenchRow[]>;
+}
+
+/** Every case, in the order the rows are printed (a profile can run one on its own). */
+export function engineCases(): EngineCase[] {
+  return shapes().flatMap((shape) => ([['guest_tx', guestTx], ['guest_rx', guestRx]] as const).map(([direction, measure]): EngineCase => {
+    const kernel = `${direction}_${shape.label}`;
+    return {
+      kernel,
+      async run(seconds) {
+        const result = await measure(shape, seconds);
+        const perFrame = result.bytes / Math.max(1, result.frames);
+        // The engine's own rate: frames over the time spent inside the queue (rings, kernels, copies,
+        // sink). The end-to-end rate adds the simulated guest's work on the same thread.
+        return [
+          row('engine', kernel, 'wasm', shape.frame.length, result.frames / result.engine, perFrame,
+            `engine time only (${(result.engine * 1000).toFixed(0)} ms busy of ${(result.elapsed * 1000).toFixed(0)} ms); one queue, one thread; Mops = Mpps`),
+          row('engine', kernel, 'wasm+sim_guest', shape.frame.length, result.frames / result.elapsed, perFrame,
+            `end to end with the simulated Linux netfront on the same thread; ${result.frames} frames in ${result.elapsed.toFixed(2)} s`),
+        ];
+      },
+    };
+  }));
+}
+
 export async function engineBenches(timing: TimingOptions, minSeconds = 0.5): Promise<BenchRow[]> {
   const seconds = Math.max(minSeconds, timing.minTime * timing.reps);
   const rows: BenchRow[] = [];
-  for (const shape of shapes()) {
-    for (const [direction, run] of [['guest_tx', guestTx], ['guest_rx', guestRx]] as const) {
-      const result = await run(shape, seconds);
-      const perFrame = result.bytes / Math.max(1, result.frames);
-      // The engine's own rate: frames over the time spent inside the queue (rings, kernels, copies,
-      // sink). The end-to-end rate adds the simulated guest's work on the same thread.
-      rows.push(row('engine', `${direction}_${shape.label}`, 'wasm', shape.frame.length, result.frames / result.engine, perFrame,
-        `engine time only (${(result.engine * 1000).toFixed(0)} ms busy of ${(result.elapsed * 1000).toFixed(0)} ms); one queue, one thread; Mops = Mpps`));
-      rows.push(row('engine', `${direction}_${shape.label}`, 'wasm+sim_guest', shape.frame.length, result.frames / result.elapsed, perFrame,
-        `end to end with the simulated Linux netfront on the same thread; ${result.frames} frames in ${result.elapsed.toFixed(2)} s`));
-    }
-  }
+  for (const engineCase of engineCases()) rows.push(...await engineCase.run(seconds));
   return rows;
 }
