@@ -2,7 +2,8 @@
 // (the grant exists, it is granted to the copying domain, writes need a writable grant, the
 // foreign side never crosses its page) and mapping of ring pages into the backend's Wasm memory.
 // A mapped page really is shared: the frontend's view of it is relocated onto the same bytes of
-// Wasm memory, as an mmap of the granted frame would make it, and moved back on unmap.
+// Wasm memory, as an mmap of the granted frame would make it, and moved back on unmap. A granted
+// page is a frame of the granting domain's GuestMemory, reused for a later grant once this one ends.
 // see: xen/include/public/grant_table.h; netif-protocol.md §3
 
 import { NetbackError } from '../../wasm/errors.js';
