@@ -8,11 +8,11 @@
 
 import { FrontendFatalError, NetbackError, PacketDropError } from '../wasm/errors.js';
 import type { KernelInstance } from '../wasm/module.js';
-import { Offload, type RxOffload } from '../wasm/offload.js';
+import { emptyRxOffload, Offload, type RxOffload } from '../wasm/offload.js';
 import type { FrameHash } from '../wasm/ctrl-ring.js';
-import { RxRingKernel, type RxChecksum } from '../wasm/rx-ring.js';
+import { RX_NO_SPACE, RxRingKernel, type RxChecksum } from '../wasm/rx-ring.js';
 import { Segmenter } from '../wasm/segment.js';
-import { TxRingKernel, type TxPacket } from '../wasm/tx-ring.js';
+import { emptyPacket, TxRingKernel, type TxPacket } from '../wasm/tx-ring.js';
 import type { EventChannelPort, EventChannels, GrantMapping, GrantTable } from '../xen/types.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { CreditLimiter } from './credit.js';
@@ -123,8 +123,12 @@ export class NetbackQueue {
   /** This queue's kernels (one Wasm instance): read-only views such as the ring snapshot use it. */
   readonly instance: KernelInstance;
   private readonly tx: TxRingKernel;
+  /** The TX descriptor being sent, refilled for each packet (no object per packet). */
+  private readonly txPacket: TxPacket = emptyPacket();
   private readonly rx: RxRingKernel;
   private readonly offload: Offload;
+  /** What the frontend gets for the RX frame being packed, refilled for each frame. */
+  private readonly rxOffload: RxOffload = emptyRxOffload();
   private readonly segmenter: Segmenter;
   private readonly backlog: RxBacklog;
   private readonly featureBits: number;
@@ -322,7 +326,9 @@ export class NetbackQueue {
         this.lastTxBatch.ops = built.ops;
       }
       if (committed.notify) this.kick(this.txPort);
-      for (const packet of this.tx.packets()) {
+      const packets = this.tx.packetCount();
+      for (let i = 0; i < packets; i++) {
+        const packet = this.tx.readPacket(i, this.txPacket);
         if (packet.status === 0) this.transmit(packet);
       }
       if (built.fatal !== undefined) {
@@ -472,7 +478,7 @@ export class NetbackQueue {
       if (this.rxPacked >= RX_BATCH) this.flushRx();
       const entry = this.backlog.at(this.rxPacked);
       if (entry === undefined) break;
-      const offload = this.offload.vnetToNetif(entry.header, entry.frame, entry.length, this.featureBits, this.offloadOut);
+      const offload = this.offload.vnetToNetifInto(entry.header, entry.frame, entry.length, this.featureBits, this.offloadOut, this.rxOffload);
       if (offload instanceof PacketDropError) {
         this.dropNext();
         continue;
@@ -485,14 +491,10 @@ export class NetbackQueue {
         if (!this.packSegmented(entry.frame, entry.length, offload, entry.hash)) break;
         continue;
       }
-      const result = this.rx.pack(entry.frame, entry.length, {
-        checksum: checksumOf(offload.rxFlags),
-        gsoType: offload.gsoExtra ? offload.gsoType : 0,
-        gsoSize: offload.gsoExtra ? offload.gsoSize : 0,
-        ...(entry.hash && { hash: entry.hash }),
-      });
-      if (result.kind === 'no-space') break;
-      if (result.kind === 'dropped') {
+      const result = this.rx.packFrame(entry.frame, entry.length, checksumOf(offload.rxFlags),
+        offload.gsoExtra ? offload.gsoType : 0, offload.gsoExtra ? offload.gsoSize : 0, entry.hash);
+      if (result === RX_NO_SPACE) break;
+      if (typeof result !== 'number') {
         this.dropNext();
         continue;
       }

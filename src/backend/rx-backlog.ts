@@ -20,7 +20,7 @@ export interface BacklogEntry {
   /** Bytes this entry occupies in the region (alignment and a skipped tail included). */
   readonly span: number;
   /** The vif's Toeplitz hash of the frame, sent in a HASH extra (only when hashing is configured). */
-  readonly hash?: FrameHash;
+  readonly hash: FrameHash | undefined;
 }
 
 const align = (n: number) => (n + ALIGN - 1) & ~(ALIGN - 1);
@@ -61,7 +61,7 @@ export class RxBacklog {
       at = this.regionStart;
     }
     if (this.used + skipped + need > this.regionSize) return undefined;
-    const entry: BacklogEntry = { header: at, frame: at + VNET_HDR_LEN, length, queuedAt: now, span: skipped + need, ...(hash && { hash }) };
+    const entry: BacklogEntry = { header: at, frame: at + VNET_HDR_LEN, length, queuedAt: now, span: skipped + need, hash };
     this.entries.push(entry);
     this.writeAt = at + need;
     this.used += entry.span;

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { kernelsFromBytes, type Kernels } from '../wasm/kernels.js';
 import { readKernels } from '../wasm/node-source.js';
 import { engineBenches } from './engine.js';
+import { engineBenchesWithBaseline, loadBaselineEngine } from './engine-baseline.js';
 import { formatTable, type BenchRow, type TimingOptions } from './harness.js';
 import { KERNEL_BENCHES } from './kernels.js';
 
@@ -19,6 +20,10 @@ export interface BenchOptions {
   groups?: readonly string[];
   /** An earlier build of the kernels, run interleaved per group for a before/after in one run. */
   baseline?: string;
+  /** Another built checkout (root or dist/): its engine benchmark runs alternating with this one's. */
+  baselineDist?: string;
+  /** Alternating rounds with baselineDist (default 10). */
+  rounds?: number;
   /** Where rows and the table go (default stdout). */
   write?: (text: string) => void;
 }
@@ -47,7 +52,11 @@ export async function runBenchmarks(options: BenchOptions = {}): Promise<BenchRo
     });
   }
   if (wanted('engine')) {
-    for (const r of await engineBenches(timing, options.smoke ? 0.05 : 0.5)) emit(r);
+    const minSeconds = options.smoke ? 0.05 : 0.5;
+    const engineRows = options.baselineDist === undefined
+      ? await engineBenches(timing, minSeconds)
+      : await engineBenchesWithBaseline(await loadBaselineEngine(options.baselineDist), options.smoke ? 0.05 : options.quick ? 0.1 : 0.25, options.smoke ? 1 : options.rounds ?? 10);
+    for (const r of engineRows) emit(r);
   }
   if (!options.json) write(`${formatTable(rows)}\n`);
   return rows;

@@ -3,14 +3,17 @@
 
 import { Option, type Command } from 'commander';
 import { setFlagsFromString } from 'node:v8';
+import { BaselineDistError } from '../bench/engine-baseline.js';
 import { BENCH_GROUPS, runBenchmarks } from '../bench/run.js';
-import { usageError } from './exit.js';
+import { integerOption, usageError } from './exit.js';
 
 interface BenchCliOptions {
   quick: boolean;
   json: boolean;
   group?: string[];
   baseline?: string;
+  baselineDist?: string;
+  rounds?: number;
   smoke: boolean;
 }
 
@@ -21,6 +24,8 @@ export function registerBench(program: Command): void {
     .option('--json', 'JSON lines in the peer-bench schema (group kernel impl size GBps Gbitps Mops ns_per_op note) instead of a table', false)
     .option('--group <name...>', `only these groups (${BENCH_GROUPS.join(', ')})`)
     .option('--baseline <wasm>', 'also run an earlier build of the kernels, for a before/after in one run')
+    .option('--baseline-dist <dir>', 'also run the engine benchmark of another built checkout (its root or dist/), alternating with this one, for a before/after of TypeScript changes in one run')
+    .option('--rounds <n>', 'with --baseline-dist: alternating rounds of 0.25 s per case, each row its best (default 10)', integerOption('--rounds', 1, 1000))
     .addOption(new Option('--smoke', 'tiny batches: checks the rows, not the speed (tests)').default(false).hideHelp())
     .action(async (options: BenchCliOptions) => {
       for (const group of options.group ?? []) {
@@ -28,6 +33,11 @@ export function registerBench(program: Command): void {
       }
       // TurboFan from the start, as `node --no-liftoff` would: the module is compiled after this.
       setFlagsFromString('--no-liftoff');
-      await runBenchmarks({ quick: options.quick, smoke: options.smoke, json: options.json, groups: options.group, baseline: options.baseline });
+      try {
+        await runBenchmarks({ quick: options.quick, smoke: options.smoke, json: options.json, groups: options.group, baseline: options.baseline, baselineDist: options.baselineDist, rounds: options.rounds });
+      } catch (error) {
+        if (error instanceof BaselineDistError) throw usageError(`--baseline-dist: ${error.message}`);
+        throw error;
+      }
     });
 }

@@ -28,6 +28,7 @@ export class KernelInstance {
   private readonly exports: WebAssembly.Exports;
   private readonly constants: Map<string, number>;
   private buffer: ArrayBuffer | SharedArrayBuffer | undefined;
+  private readonly shared: boolean;
   private u8View = new Uint8Array(0);
   private dataView = new DataView(new ArrayBuffer(0));
 
@@ -36,6 +37,7 @@ export class KernelInstance {
     const memory = this.exports.memory;
     if (!(memory instanceof WebAssembly.Memory)) throw new KernelUsageError('NETBACK_MODULE_INVALID', 'kernels module exports no memory');
     this.memory = memory;
+    this.shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
     const constants = exportedConstants(this.exports);
     this.constants = constants;
     const layout: Record<string, number> = {};
@@ -98,6 +100,11 @@ export class KernelInstance {
   }
 
   private refreshViews(): void {
+    // memory.buffer is a slow accessor (~20 ns) and the data path asks for views per frame. A grow
+    // detaches a non-shared memory's old buffer, whose views then read length 0: that check is
+    // enough (`length`: V8 inlines it, `byteLength` here costs ~12 ns). A shared memory's buffer
+    // is never detached, so it is compared every time.
+    if (this.u8View.length !== 0 && !this.shared) return;
     const buffer = this.memory.buffer;
     if (buffer !== this.buffer) {
       this.buffer = buffer;

@@ -45,6 +45,11 @@ export interface RxOffload {
   softwareChecksum: boolean;
 }
 
+/** An RxOffload to fill with Offload.vnetToNetifInto. */
+export function emptyRxOffload(): RxOffload {
+  return { rxFlags: 0, gsoType: 0, gsoSize: 0, segment: false, gsoExtra: false, l4Offset: 0, headerLength: 0, softwareChecksum: false };
+}
+
 export interface ChecksumSetup {
   csumStart: number;
   csumOffset: number;
@@ -122,21 +127,25 @@ export class Offload {
 
   /** TAP → guest RX: decides flags, GSO extra or software segmentation for one frame. */
   vnetToNetif(hdr: number, frame: number, length: number, frontendFeatures: number, out: number): RxOffload | PacketDropError {
+    return this.vnetToNetifInto(hdr, frame, length, frontendFeatures, out, emptyRxOffload());
+  }
+
+  /** vnetToNetif writing its answer into `into` (the data path reuses one per queue). */
+  vnetToNetifInto(hdr: number, frame: number, length: number, frontendFeatures: number, out: number, into: RxOffload): RxOffload | PacketDropError {
     const drop = this.result(this.vnetToNetifKernel(hdr, frame, length, frontendFeatures, out), 'vnet_to_netif');
     if (drop) return drop;
     const view = this.instance.view;
     const gsoType = view.getUint8(out + this.out.gsoType);
     const segment = view.getUint8(out + this.out.segment) !== 0;
-    return {
-      rxFlags: view.getUint16(out + this.out.flags, true),
-      gsoType,
-      gsoSize: view.getUint16(out + this.out.gsoSize, true),
-      segment,
-      gsoExtra: gsoType !== 0 && !segment,
-      l4Offset: view.getUint16(out + this.out.l4, true),
-      headerLength: view.getUint16(out + this.out.hdrLen, true),
-      softwareChecksum: view.getUint8(out + this.out.swCsum) !== 0,
-    };
+    into.rxFlags = view.getUint16(out + this.out.flags, true);
+    into.gsoType = gsoType;
+    into.gsoSize = view.getUint16(out + this.out.gsoSize, true);
+    into.segment = segment;
+    into.gsoExtra = gsoType !== 0 && !segment;
+    into.l4Offset = view.getUint16(out + this.out.l4, true);
+    into.headerLength = view.getUint16(out + this.out.hdrLen, true);
+    into.softwareChecksum = view.getUint8(out + this.out.swCsum) !== 0;
+    return into;
   }
 
   readVnetHeader(address: number): VnetHeader {

@@ -48,6 +48,9 @@ export interface RxBatchPacket {
   firstOp: number;
 }
 
+/** packFrame: not enough requests posted, or the batch is full (commit / wait). */
+export const RX_NO_SPACE = -1;
+
 export class RxRingKernel {
   readonly instance: KernelInstance;
   private readonly opsOffset: number;
@@ -123,14 +126,24 @@ export class RxRingKernel {
    * Per-frame problems come back as a value; host misuse and a disabled queue throw.
    */
   pack(frameAddress: number, len: number, meta: RxFrameMeta = {}): RxPackResult {
-    const flags = meta.checksum === 'partial' ? this.flagCsumPartial : meta.checksum === 'validated' ? this.flagDataValidated : 0;
-    const hashType = meta.hash ? meta.hash.type : this.hashNone;
-    const hashValue = meta.hash ? meta.hash.value >>> 0 : 0;
-    const status = this.fns.pack(frameAddress, len, flags, meta.gsoType ?? 0, meta.gsoSize ?? 0, hashType, hashValue);
-    if (status >= 0) return { kind: 'packed', slots: status };
-    if (status === this.noSpace) return { kind: 'no-space' };
+    const result = this.packFrame(frameAddress, len, meta.checksum ?? 'none', meta.gsoType ?? 0, meta.gsoSize ?? 0, meta.hash);
+    if (typeof result !== 'number') return { kind: 'dropped', error: result };
+    return result === RX_NO_SPACE ? { kind: 'no-space' } : { kind: 'packed', slots: result };
+  }
+
+  /**
+   * pack() for the data path, allocating nothing for a packed frame: the slots it took, or
+   * RX_NO_SPACE, or the drop as a value.
+   */
+  packFrame(frameAddress: number, len: number, checksum: RxChecksum, gsoType: number, gsoSize: number, hash: RxFrameMeta['hash']): number | PacketDropError {
+    const flags = checksum === 'partial' ? this.flagCsumPartial : checksum === 'validated' ? this.flagDataValidated : 0;
+    const hashType = hash ? hash.type : this.hashNone;
+    const hashValue = hash ? hash.value >>> 0 : 0;
+    const status = this.fns.pack(frameAddress, len, flags, gsoType, gsoSize, hashType, hashValue);
+    if (status >= 0) return status;
+    if (status === this.noSpace) return RX_NO_SPACE;
     const error = this.instance.statuses.error(status, 'rx_pack');
-    if (error instanceof PacketDropError) return { kind: 'dropped', error };
+    if (error instanceof PacketDropError) return error;
     throw error;
   }
 

@@ -72,6 +72,22 @@ export interface TxCommitResult {
 }
 
 const CREDIT_UNLIMITED = 0xFFFFFFFF;
+const NETTXF_CSUM_BLANK = 0x1; // netif.h
+const NETTXF_DATA_VALIDATED = 0x2;
+
+function checkU32(name: string, value: number): void {
+  if (!Number.isInteger(value) || value < 0 || value > CREDIT_UNLIMITED) {
+    throw new KernelUsageError('NETBACK_BAD_ARGUMENT', `tx_build: ${name} = ${value} is not a u32`);
+  }
+}
+
+/** A descriptor to fill with TxRingKernel.readPacket. */
+export function emptyPacket(): TxPacket {
+  return {
+    data: 0, length: 0, csumBlank: false, dataValidated: false, gsoType: 0, gsoSize: 0, hash: undefined, extraCount: 0,
+    firstSlot: 0, slotCount: 0, firstOp: 0, opCount: 0, status: 0,
+  };
+}
 
 export class TxRingKernel {
   readonly instance: KernelInstance;
@@ -114,11 +130,9 @@ export class TxRingKernel {
     const maxPackets = options.maxPackets ?? 64;
     const credit = options.credit ?? CREDIT_UNLIMITED;
     const fatalSlots = options.fatalSlots ?? 20;
-    for (const [name, value] of [['maxPackets', maxPackets], ['credit', credit], ['fatalSlots', fatalSlots]] as const) {
-      if (!Number.isInteger(value) || value < 0 || value > CREDIT_UNLIMITED) {
-        throw new KernelUsageError('NETBACK_BAD_ARGUMENT', `tx_build: ${name} = ${value} is not a u32`);
-      }
-    }
+    checkU32('maxPackets', maxPackets);
+    checkU32('credit', credit);
+    checkU32('fatalSlots', fatalSlots);
     const status = this.kernel.build(maxPackets, credit, fatalSlots);
     let fatal: FrontendFatalError | undefined;
     if (status < 0) {
@@ -160,32 +174,40 @@ export class TxRingKernel {
 
   /** The descriptors of the last build (statuses as of now: after commit they show copy failures). */
   packets(): TxPacket[] {
-    const view = this.instance.view;
-    const count = this.kernel.packetCount();
-    const csumBlank = 0x1; // NETTXF_CSUM_BLANK, netif.h
-    const dataValidated = 0x2; // NETTXF_DATA_VALIDATED
-    const f = this.field;
+    const count = this.packetCount();
     const result: TxPacket[] = [];
-    for (let i = 0; i < count; i++) {
-      const d = this.descAddress + i * this.descStride;
-      const flags = view.getUint16(d + f.flags, true);
-      result.push({
-        data: view.getUint32(d + f.data, true),
-        length: view.getUint32(d + f.len, true),
-        csumBlank: (flags & csumBlank) !== 0,
-        dataValidated: (flags & dataValidated) !== 0,
-        gsoType: view.getUint8(d + f.gsoType),
-        gsoSize: view.getUint16(d + f.gsoSize, true),
-        hash: view.getUint8(d + f.hashPresent) !== 0 ? { type: view.getUint8(d + f.hashType), value: view.getUint32(d + f.hashValue, true) } : undefined,
-        extraCount: view.getUint8(d + f.extraCount),
-        firstSlot: view.getUint16(d + f.firstSlot, true),
-        slotCount: view.getUint16(d + f.slotCount, true),
-        firstOp: view.getUint16(d + f.firstOp, true),
-        opCount: view.getUint16(d + f.opCount, true),
-        status: view.getInt32(d + f.status, true),
-      });
-    }
+    for (let i = 0; i < count; i++) result.push(this.readPacket(i, emptyPacket()));
     return result;
+  }
+
+  /** Descriptors the last build wrote. */
+  packetCount(): number {
+    return this.kernel.packetCount() >>> 0;
+  }
+
+  /**
+   * Descriptor `index` of the last build, written into `packet` (the data path reuses one object
+   * per queue: a batch allocates nothing but the hash of a packet that carried one).
+   */
+  readPacket(index: number, packet: TxPacket): TxPacket {
+    const view = this.instance.view;
+    const f = this.field;
+    const d = this.descAddress + index * this.descStride;
+    const flags = view.getUint16(d + f.flags, true);
+    packet.data = view.getUint32(d + f.data, true);
+    packet.length = view.getUint32(d + f.len, true);
+    packet.csumBlank = (flags & NETTXF_CSUM_BLANK) !== 0;
+    packet.dataValidated = (flags & NETTXF_DATA_VALIDATED) !== 0;
+    packet.gsoType = view.getUint8(d + f.gsoType);
+    packet.gsoSize = view.getUint16(d + f.gsoSize, true);
+    packet.hash = view.getUint8(d + f.hashPresent) !== 0 ? { type: view.getUint8(d + f.hashType), value: view.getUint32(d + f.hashValue, true) } : undefined;
+    packet.extraCount = view.getUint8(d + f.extraCount);
+    packet.firstSlot = view.getUint16(d + f.firstSlot, true);
+    packet.slotCount = view.getUint16(d + f.slotCount, true);
+    packet.firstOp = view.getUint16(d + f.firstOp, true);
+    packet.opCount = view.getUint16(d + f.opCount, true);
+    packet.status = view.getInt32(d + f.status, true);
+    return packet;
   }
 
   /** A copy of a packet's frame bytes. */

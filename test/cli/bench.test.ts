@@ -28,6 +28,21 @@ describe('wasm-netback bench', () => {
     }
   });
 
+  it('bench_baseline_dist_rows_follow_their_case', async () => {
+    // this checkout as its own baseline: the rows, not the figures
+    const root = new URL('../..', import.meta.url).pathname;
+    const { stdout } = await run(process.execPath, [bin, 'bench', '--smoke', '--json', '--group', 'engine', '--baseline-dist', root], { timeout: 100_000 });
+    const rows = stdout.trim().split('\n').map((line) => JSON.parse(line) as Row);
+    const kernels = ['guest_tx_64B', 'guest_rx_64B', 'guest_tx_64KiB_gso', 'guest_rx_64KiB_gso'];
+    expect(rows.map((r) => `${r.kernel} ${r.impl}`)).toEqual(kernels.flatMap((k) =>
+      ['wasm', 'wasm@baseline', 'wasm+sim_guest', 'wasm+sim_guest@baseline'].map((impl) => `${k} ${impl}`)));
+    for (const r of rows) expect(r.Mops).toBeGreaterThan(0);
+  });
+
+  it('bench_baseline_dist_unbuilt_exits_64', async () => {
+    await expect(run(process.execPath, [bin, 'bench', '--group', 'engine', '--baseline-dist', '/nonexistent'])).rejects.toMatchObject({ code: 64, stderr: expect.stringContaining('--baseline-dist') });
+  });
+
   it('bench_unknown_group_exits_64', async () => {
     await expect(run(process.execPath, [bin, 'bench', '--group', 'nope'])).rejects.toMatchObject({ code: 64, stderr: expect.stringContaining('nope') });
   });

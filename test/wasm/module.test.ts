@@ -44,4 +44,16 @@ describe('kernel module boundary', () => {
     expect(() => k.instance.write(start + size - 2, new Uint8Array(3), start, size)).toThrow(KernelUsageError);
     expect(() => k.internetChecksum(new Uint8Array(size + 1))).toThrow(KernelUsageError);
   });
+
+  it('views_follow_a_memory_grow', async () => {
+    const k = await loadKernels();
+    const before = k.instance.bytes;
+    const length = before.length;
+    before[100] = 7;
+    k.instance.memory.grow(1);
+    // the old buffer is detached; the next view covers the grown memory and the same bytes
+    expect(k.instance.bytes.length).toBe(length + 65536);
+    expect(k.instance.view.byteLength).toBe(length + 65536);
+    expect(k.instance.bytes[100]).toBe(7);
+  });
 });

@@ -51,6 +51,50 @@ describe('SimGrantTable', () => {
     expect(opStatus(0)).toBe(GNTST.bad_domain);
   });
 
+  it('grant_copy_every_length_and_alignment_exact', () => {
+    // short copies go word by word, long ones by set(): both must copy exactly [offset, offset+len)
+    const grants = new SimGrantTable(0);
+    const pattern = Uint8Array.from({ length: 4096 }, (_, i) => (i * 7 + 3) & 0xff);
+    const local = k.constant('TX_BUF_OFFSET');
+    for (const len of [1, 3, 4, 5, 63, 64, 65, 127, 128, 129, 200, 4093]) {
+      for (const shift of [0, 1, 2, 3]) {
+        const from = grants.grantAccess(5, 0, true, pattern);
+        const to = grants.grantAccess(5, 0, false);
+        k.bytes.fill(0xaa, local, local + 4200);
+        const opsAddress = writeOps([
+          { gref: from, guestOffset: shift, len, local: local + shift + 1 },
+          { gref: to, guestOffset: 3 - shift, len, local: local + shift + 1, toGuest: true },
+        ]);
+        grants.copy(5, { instance: k, opsAddress, count: 2 });
+        expect([opStatus(0), opStatus(1)], `${len}@${shift}`).toEqual([GNTST.okay, GNTST.okay]);
+        expect(k.bytes[local + shift], `${len}@${shift} before`).toBe(0xaa);
+        expect(k.bytes.subarray(local + shift + 1, local + shift + 1 + len), `${len}@${shift}`).toEqual(pattern.subarray(shift, shift + len));
+        expect(k.bytes[local + shift + 1 + len], `${len}@${shift} after`).toBe(0xaa);
+        const page = grants.page(5, to);
+        expect(page.subarray(0, 3 - shift).every((b) => b === 0), `${len}@${shift} guest before`).toBe(true);
+        expect(page.subarray(3 - shift, 3 - shift + len), `${len}@${shift} guest`).toEqual(pattern.subarray(shift, shift + len));
+        expect(page.subarray(3 - shift + len).every((b) => b === 0), `${len}@${shift} guest after`).toBe(true);
+        grants.endAccess(5, from);
+        grants.endAccess(5, to);
+      }
+    }
+  });
+
+  it('grant_pages_are_reused_zeroed', () => {
+    const grants = new SimGrantTable(0);
+    const keep = grants.grantAccess(5, 0, false);
+    const first = grants.grantAccess(5, 0, false, new Uint8Array(4096).fill(0x5a));
+    expect(grants.endAccess(5, first)).toBe(true);
+    for (let i = 0; i < 100; i++) {
+      const ref = grants.grantAccess(5, 0, false);
+      expect(grants.page(5, ref).every((b) => b === 0)).toBe(true);
+      grants.page(5, ref).fill(0x77);
+      grants.endAccess(5, ref);
+    }
+    expect(grants.page(5, keep).every((b) => b === 0)).toBe(true);
+    expect(grants.liveGrants(5)).toBe(1);
+  });
+
   it('grant_copy_injected_failures', () => {
     const grants = new SimGrantTable(0);
     const ref = grants.grantAccess(5, 0, true);

@@ -205,7 +205,8 @@ describe('SimNetfront setup', () => {
     expect(grants.liveGrants(DOMID)).toBe(2);
     expect(channels.openPorts(DOMID)).toBe(1);
     for (const ref of [keys!.txRingRef, keys!.rxRingRef]) {
-      const v = new DataView(grants.page(DOMID, ref).buffer);
+      const page = grants.page(DOMID, ref);
+      const v = new DataView(page.buffer, page.byteOffset, page.byteLength);
       // SHARED_RING_INIT / FRONT_RING_INIT: producers 0, events 1
       expect([v.getUint32(0, true), v.getUint32(4, true), v.getUint32(8, true), v.getUint32(12, true)]).toEqual([0, 1, 0, 1]);
     }

@@ -2,27 +2,30 @@
 // (the grant exists, it is granted to the copying domain, writes need a writable grant, the
 // foreign side never crosses its page) and mapping of ring pages into the backend's Wasm memory.
 // A mapped page really is shared: the frontend's view of it is relocated onto the same bytes of
-// Wasm memory, as an mmap of the granted frame would make it, and moved back on unmap.
+// Wasm memory, as an mmap of the granted frame would make it, and moved back on unmap. A granted
+// page is a frame of the granting domain's GuestMemory, reused for a later grant once this one ends.
 // see: xen/include/public/grant_table.h; netif-protocol.md §3
 
 import { NetbackError } from '../../wasm/errors.js';
 import type { KernelInstance } from '../../wasm/module.js';
 import { GNTST, type GrantCopyPlan, type GrantMapping, type GrantTable } from '../types.js';
+import { GuestMemory, XEN_PAGE_SIZE, type PageFrame } from './guest-memory.js';
 
-export const XEN_PAGE_SIZE = 4096;
+export { XEN_PAGE_SIZE };
 
 interface GrantEntry {
   readonly grantee: number;
   readonly readonly: boolean;
-  page: PageStore;
+  /** The granting domain's frame: the page's bytes while no backend maps it. */
+  readonly frame: PageFrame;
+  /** Where a backend mapped the page: its bytes are then there, in Wasm memory. */
+  mapped: { readonly instance: KernelInstance; readonly address: number } | undefined;
   mappings: number;
 }
 
-/** Where a granted page's bytes live: private to the granting domain, or mapped into Wasm memory. */
-type PageStore = { kind: 'private'; bytes: Uint8Array } | { kind: 'mapped'; instance: KernelInstance; address: number };
-
-function bytesOf(store: PageStore): Uint8Array {
-  return store.kind === 'private' ? store.bytes : store.instance.bytes.subarray(store.address, store.address + XEN_PAGE_SIZE);
+function bytesOf(entry: GrantEntry): Uint8Array {
+  const mapped = entry.mapped;
+  return mapped === undefined ? entry.frame.bytes : mapped.instance.bytes.subarray(mapped.address, mapped.address + XEN_PAGE_SIZE);
 }
 
 interface OpFormat {
@@ -49,13 +52,22 @@ function opFormat(k: KernelInstance): OpFormat {
   return format;
 }
 
-/** memcpy: short copies by hand (no subarray to allocate), long ones with set(). */
-function copyBytes(from: Uint8Array, fromOffset: number, to: Uint8Array, toOffset: number, length: number): void {
-  if (length <= 8) {
-    for (let i = 0; i < length; i++) to[toOffset + i] = from[fromOffset + i]!;
-  } else {
-    to.set(from.subarray(fromOffset, fromOffset + length), toOffset);
+/**
+ * Copies up to this many bytes as 32-bit words through DataViews the caller already has; longer
+ * copies take TypedArray.set, whose source view costs an allocation (~40 ns) that only pays off
+ * over more bytes. A 64-byte frame is one copy op.
+ */
+const WORD_COPY_MAX = 128;
+
+/** memcpy between two buffers (Wasm memory, a guest chunk), each given as a whole-buffer byte array and DataView. */
+function copyBytes(from: Uint8Array, fromView: DataView, fromOffset: number, to: Uint8Array, toView: DataView, toOffset: number, length: number): void {
+  if (length > WORD_COPY_MAX) {
+    to.set(new Uint8Array(from.buffer, from.byteOffset + fromOffset, length), toOffset);
+    return;
   }
+  const words = length & ~3;
+  for (let i = 0; i < words; i += 4) toView.setUint32(toOffset + i, fromView.getUint32(fromOffset + i, true), true);
+  for (let i = words; i < length; i++) to[toOffset + i] = from[fromOffset + i]!;
 }
 
 export interface SimGrantFaults {
@@ -70,6 +82,8 @@ export class SimGrantTable implements GrantTable {
   readonly backendDomid: number;
   private readonly grants = new Map<number, Map<number, GrantEntry>>();
   private readonly nextRef = new Map<number, number>();
+  /** Each granting domain's page frames, freed ones reused. */
+  private readonly memories = new Map<number, GuestMemory>();
   faults: SimGrantFaults = {};
   /** Ops executed and calls made, for tests and the visualizer. */
   copiedOps = 0;
@@ -86,15 +100,18 @@ export class SimGrantTable implements GrantTable {
     const table = this.tableOf(owner);
     const ref = this.nextRef.get(owner) ?? 8; // low refs are reserved by Linux's grant table
     this.nextRef.set(owner, ref + 1);
-    const bytes = new Uint8Array(XEN_PAGE_SIZE);
-    if (contents !== undefined) bytes.set(contents.subarray(0, XEN_PAGE_SIZE));
-    table.set(ref, { grantee, readonly, page: { kind: 'private', bytes }, mappings: 0 });
+    const frame = this.memoryOf(owner).allocate();
+    if (contents !== undefined) frame.bytes.set(contents.subarray(0, XEN_PAGE_SIZE));
+    table.set(ref, { grantee, readonly, frame, mapped: undefined, mappings: 0 });
     return ref;
   }
 
-  /** The current bytes of a page `owner` granted (a fresh view each call: memory may have grown). */
+  /**
+   * The current bytes of a page `owner` granted (a fresh view each call: memory may have grown).
+   * Valid until the grant ends: the frame then goes back to the domain for its next grant.
+   */
   page(owner: number, ref: number): Uint8Array {
-    return bytesOf(this.entry(owner, ref).page);
+    return bytesOf(this.entry(owner, ref));
   }
 
   /** Whether the grantee still maps the page: Linux netfront treats that as a broken backend. */
@@ -104,10 +121,14 @@ export class SimGrantTable implements GrantTable {
 
   /** Revokes a grant; returns false (and keeps it) while the grantee maps it, as gnttab_end_foreign_access would fail. */
   endAccess(owner: number, ref: number): boolean {
-    const entry = this.grants.get(owner)?.get(ref);
-    if (entry === undefined) return true;
+    const table = this.grants.get(owner);
+    const entry = table?.get(ref);
+    if (table === undefined || entry === undefined) return true;
     if (entry.mappings > 0) return false;
-    this.grants.get(owner)!.delete(ref);
+    table.delete(ref);
+    // a domain with nothing granted gives its memory back (a destroyed guest keeps none)
+    if (table.size === 0) this.memories.delete(owner);
+    else this.memoryOf(owner).release(entry.frame);
     return true;
   }
 
@@ -163,10 +184,22 @@ export class SimGrantTable implements GrantTable {
       else if (toGuest && entry.readonly) status = GNTST.permission_denied;
       else if (guestOffset + length > XEN_PAGE_SIZE || local + length > memory.length) status = GNTST.bad_copy_arg;
       else {
-        const store = entry.page;
-        const page = store.kind === 'private' ? store.bytes : memory.subarray(store.address, store.address + XEN_PAGE_SIZE);
-        if (toGuest) copyBytes(memory, local, page, guestOffset, length);
-        else copyBytes(page, guestOffset, memory, local, length);
+        const mapped = entry.mapped;
+        if (mapped === undefined) {
+          const frame = entry.frame;
+          const chunk = frame.chunk;
+          if (toGuest) copyBytes(memory, view, local, chunk.bytes, chunk.view, frame.offset + guestOffset, length);
+          else copyBytes(chunk.bytes, chunk.view, frame.offset + guestOffset, memory, view, local, length);
+        } else if (mapped.instance === k) {
+          // the page is mapped into this same memory (a ring page named in a copy op)
+          const at = mapped.address + guestOffset;
+          if (toGuest) memory.copyWithin(at, local, local + length);
+          else memory.copyWithin(local, at, at + length);
+        } else {
+          const page = bytesOf(entry);
+          if (toGuest) page.set(memory.subarray(local, local + length), guestOffset);
+          else memory.set(page.subarray(guestOffset, guestOffset + length), local);
+        }
         this.copiedOps++;
       }
       view.setInt16(op + field.status, status, true);
@@ -179,19 +212,19 @@ export class SimGrantTable implements GrantTable {
     if (entry === undefined) throw new GrantMapError(domid, gref, 'no such grant');
     if (entry.grantee !== this.backendDomid) throw new GrantMapError(domid, gref, `granted to domain ${entry.grantee}`);
     if (!readonly && entry.readonly) throw new GrantMapError(domid, gref, 'granted read-only');
-    if (entry.page.kind === 'mapped') throw new GrantMapError(domid, gref, 'already mapped');
+    if (entry.mapped !== undefined) throw new GrantMapError(domid, gref, 'already mapped');
     if (address % XEN_PAGE_SIZE !== 0) throw new GrantMapError(domid, gref, `address ${address} not page-aligned`);
-    const target = instance.bytes.subarray(address, address + XEN_PAGE_SIZE);
-    target.set(entry.page.bytes);
-    entry.page = { kind: 'mapped', instance, address };
+    instance.bytes.set(entry.frame.bytes, address);
+    entry.mapped = { instance, address };
     entry.mappings++;
     let mapped = true;
     return {
       unmap: () => {
         if (!mapped) return;
         mapped = false;
-        const view = bytesOf(entry.page);
-        entry.page = { kind: 'private', bytes: view.slice() };
+        const view = bytesOf(entry);
+        entry.frame.bytes.set(view);
+        entry.mapped = undefined;
         view.fill(0); // the backend keeps private zeroed pages where the mapping was
         entry.mappings--;
       },
@@ -205,6 +238,15 @@ export class SimGrantTable implements GrantTable {
       this.grants.set(owner, table);
     }
     return table;
+  }
+
+  private memoryOf(owner: number): GuestMemory {
+    let memory = this.memories.get(owner);
+    if (memory === undefined) {
+      memory = new GuestMemory();
+      this.memories.set(owner, memory);
+    }
+    return memory;
   }
 
   private entry(owner: number, ref: number): GrantEntry {
