@@ -8,8 +8,9 @@
 // The TAP is not persistent: closing the fd removes the device, as xen-netback does when a vif
 // goes away. All I/O is nonblocking; readiness comes from libuv (uv_poll), no thread per device.
 
+import { existsSync } from 'node:fs';
 import { NetbackError } from '../wasm/errors.js';
-import { loadNative, type NativeAddon, type NativeBuffer, type PollHandle } from './native.js';
+import { loadNative, nativeAvailable, type NativeAddon, type NativeBuffer, type PollHandle } from './native.js';
 import { VNET_HDR_SIZE } from './vnet-header.js';
 
 export interface TapOffloads {
@@ -28,6 +29,15 @@ export interface TapOpenOptions {
   offloads?: TapOffloads;
   /** Bring the link up once configured (default: leave it down, as hotplug scripts expect). */
   up?: boolean;
+}
+
+/** Why TAP devices (and the network namespaces they are tested in) cannot be used here, or undefined. */
+export function tapUnavailableReason(): string | undefined {
+  if (process.platform !== 'linux') return 'not Linux';
+  if (process.getuid?.() !== 0) return 'not root (TAP devices and network namespaces need CAP_NET_ADMIN)';
+  if (!existsSync('/dev/net/tun')) return 'no /dev/net/tun';
+  if (!nativeAvailable()) return 'the native addon is not built (npm run build:native)';
+  return undefined;
 }
 
 /** The TAP configuration was refused before any syscall (bad name, offload combination...). */
