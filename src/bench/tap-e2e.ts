@@ -79,18 +79,44 @@ interface Direction {
   ring: 'tx_ring' | 'rx_ring';
 }
 
+interface Measured<T> {
+  result: T;
+  /** Frames and bytes through the direction's ring. */
+  packets: number;
+  bytes: number;
+  /**
+   * Shares of the wall time: the engine's (rings, kernels, grant copies, writes to the vif's TAP),
+   * and this process's CPU in user space and in the kernel (whose part includes the receiving
+   * stack's work, which a TAP write runs in the writer's context).
+   */
+  engineShare: number;
+  userShare: number;
+  systemShare: number;
+}
+
 /** What the engine and this process did while `body` ran. */
-async function measured<T>(stacks: LinuxStacks, ring: Direction['ring'], body: () => Promise<T>): Promise<{ result: T; packets: number; bytes: number; cpu: number; wall: number }> {
-  const counters = () => stacks.guest.dataPath()!.counters();
-  const before = counters();
+async function measured<T>(stacks: LinuxStacks, ring: Direction['ring'], body: () => Promise<T>): Promise<Measured<T>> {
+  const dataPath = stacks.guest.dataPath()!;
+  const busyMs = () => dataPath.queues.reduce((sum, queue) => sum + queue.stats.busyMs, 0);
+  const before = dataPath.counters();
+  const busyBefore = busyMs();
   const cpuBefore = process.cpuUsage();
   const start = performance.now();
   const result = await body();
-  const wall = (performance.now() - start) / 1000;
+  const wallMs = performance.now() - start;
   const cpu = process.cpuUsage(cpuBefore);
-  const after = counters();
+  const after = dataPath.counters();
   const delta = (name: string) => (after[name] ?? 0) - (before[name] ?? 0);
-  return { result, packets: delta(`${ring}_packets`), bytes: delta(`${ring}_bytes`), cpu: (cpu.user + cpu.system) / 1e6, wall };
+  return {
+    result, packets: delta(`${ring}_packets`), bytes: delta(`${ring}_bytes`),
+    engineShare: (busyMs() - busyBefore) / wallMs, userShare: cpu.user / 1000 / wallMs, systemShare: cpu.system / 1000 / wallMs,
+  };
+}
+
+/** Where this process's time went: the part of the note that says what bounded the figure. */
+function shares(m: Measured<unknown>): string {
+  const percent = (share: number) => `${(100 * share).toFixed(0)} %`;
+  return `of the time: engine busy ${percent(m.engineShare)}, this process's CPU ${percent(m.userShare)} user + ${percent(m.systemShare)} kernel`;
 }
 
 /** The two numbers of a peer's `word A B` line; a line other than the expected one is an error. */
@@ -105,16 +131,17 @@ async function tcpBulk(stacks: LinuxStacks, direction: Direction, seconds: numbe
   const limit = seconds + 20;
   const peers: NsProcess[] = [];
   try {
-    const { result: [bytes, elapsed], packets, bytes: ringBytes, cpu, wall } = await measured(stacks, direction.ring, async () => {
+    const m = await measured(stacks, direction.ring, async () => {
       const receiver = direction.to.node(tcpReceiver(direction.address, limit));
       peers.push(receiver);
       await receiver.waitFor(/^ready$/);
       peers.push(direction.from.node(tcpSender(direction.address, seconds, limit)));
       return report(receiver, 'got', limit * 1000);
     });
-    const perFrame = ringBytes / Math.max(1, packets);
-    return row(TAP_E2E_GROUP, `${direction.kernel}_tcp_bulk`, IMPL, Math.round(perFrame), packets / elapsed, bytes / Math.max(1, packets),
-      `TCP payload ${(bytes / 2 ** 20).toFixed(0)} MiB over the receiver's ${elapsed.toFixed(2)} s; size = mean frame on the ring (GSO crosses whole); Mops = ring frames/s; engine process CPU ${(100 * cpu / wall).toFixed(0)} %`);
+    const [bytes, elapsed] = m.result;
+    const frames = Math.max(1, m.packets);
+    return row(TAP_E2E_GROUP, `${direction.kernel}_tcp_bulk`, IMPL, Math.round(m.bytes / frames), m.packets / elapsed, bytes / frames,
+      `TCP payload ${(bytes / 2 ** 20).toFixed(0)} MiB over the receiver's ${elapsed.toFixed(2)} s; size = mean frame on the ring (GSO crosses whole); Mops = ring frames/s; ${shares(m)}`);
   } finally {
     for (const peer of peers) peer.kill();
   }
@@ -124,7 +151,7 @@ async function udpFlood(stacks: LinuxStacks, direction: Direction, seconds: numb
   const limit = seconds + 20;
   const peers: NsProcess[] = [];
   try {
-    const { result: { sent, received, elapsed }, packets, cpu, wall } = await measured(stacks, direction.ring, async () => {
+    const m = await measured(stacks, direction.ring, async () => {
       const receiver = direction.to.node(udpReceiver(direction.address, limit));
       peers.push(receiver);
       await receiver.waitFor(/^ready$/);
@@ -137,8 +164,9 @@ async function udpFlood(stacks: LinuxStacks, direction: Direction, seconds: numb
       const [got, span] = await report(receiver, 'got', 5_000);
       return { sent: count, received: got, elapsed: span };
     });
+    const { sent, received, elapsed } = m.result;
     return row(TAP_E2E_GROUP, `${direction.kernel}_udp_64B`, IMPL, 64, received / Math.max(elapsed, 1e-9), 64,
-      `64-byte UDP frames received by the peer over ${elapsed.toFixed(2)} s (sent ${sent}, through the ring ${packets}, received ${received}: the rest dropped at a full TAP queue); Mops = Mpps; engine process CPU ${(100 * cpu / wall).toFixed(0)} %`);
+      `64-byte UDP frames received by the peer over ${elapsed.toFixed(2)} s (sent ${sent}, through the ring ${m.packets}, received ${received}: the rest dropped at a full TAP queue); Mops = Mpps; ${shares(m)}`);
   } finally {
     for (const peer of peers) peer.kill();
   }
