@@ -127,49 +127,51 @@ async function report(peer: NsProcess, word: string, timeoutMs: number): Promise
   return [Number(a), Number(b ?? 0)];
 }
 
-async function tcpBulk(stacks: LinuxStacks, direction: Direction, seconds: number): Promise<BenchRow> {
-  const limit = seconds + 20;
+/**
+ * Runs `body` with `start(ns, script)`, which runs a peer (a receiver's start waits for its
+ * `ready`); every peer is killed once `body` is done, however it ends.
+ */
+async function withPeers<T>(body: (start: (ns: Netns, script: string, receiver?: 'receiver') => Promise<NsProcess>) => Promise<T>): Promise<T> {
   const peers: NsProcess[] = [];
   try {
-    const m = await measured(stacks, direction.ring, async () => {
-      const receiver = direction.to.node(tcpReceiver(direction.address, limit));
-      peers.push(receiver);
-      await receiver.waitFor(/^ready$/);
-      peers.push(direction.from.node(tcpSender(direction.address, seconds, limit)));
-      return report(receiver, 'got', limit * 1000);
+    return await body(async (ns, script, receiver) => {
+      const peer = ns.node(script);
+      peers.push(peer);
+      if (receiver !== undefined) await peer.waitFor(/^ready$/);
+      return peer;
     });
-    const [bytes, elapsed] = m.result;
-    const frames = Math.max(1, m.packets);
-    return row(TAP_E2E_GROUP, `${direction.kernel}_tcp_bulk`, IMPL, Math.round(m.bytes / frames), m.packets / elapsed, bytes / frames,
-      `TCP payload ${(bytes / 2 ** 20).toFixed(0)} MiB over the receiver's ${elapsed.toFixed(2)} s; size = mean frame on the ring (GSO crosses whole); Mops = ring frames/s; ${shares(m)}`);
   } finally {
     for (const peer of peers) peer.kill();
   }
 }
 
+async function tcpBulk(stacks: LinuxStacks, direction: Direction, seconds: number): Promise<BenchRow> {
+  const limit = seconds + 20;
+  const m = await measured(stacks, direction.ring, () => withPeers(async (start) => {
+    const receiver = await start(direction.to, tcpReceiver(direction.address, limit), 'receiver');
+    await start(direction.from, tcpSender(direction.address, seconds, limit));
+    return report(receiver, 'got', limit * 1000);
+  }));
+  const [bytes, elapsed] = m.result;
+  const frames = Math.max(1, m.packets);
+  return row(TAP_E2E_GROUP, `${direction.kernel}_tcp_bulk`, IMPL, Math.round(m.bytes / frames), m.packets / elapsed, bytes / frames,
+    `TCP payload ${(bytes / 2 ** 20).toFixed(0)} MiB over the receiver's ${elapsed.toFixed(2)} s; size = mean frame on the ring (GSO crosses whole); Mops = ring frames/s; ${shares(m)}`);
+}
+
 async function udpFlood(stacks: LinuxStacks, direction: Direction, seconds: number): Promise<BenchRow> {
   const limit = seconds + 20;
-  const peers: NsProcess[] = [];
-  try {
-    const m = await measured(stacks, direction.ring, async () => {
-      const receiver = direction.to.node(udpReceiver(direction.address, limit));
-      peers.push(receiver);
-      await receiver.waitFor(/^ready$/);
-      const sender = direction.from.node(udpSender(direction.address, seconds));
-      peers.push(sender);
-      const [count] = await report(sender, 'sent', limit * 1000);
-      // the last datagrams still cross the engine: let them land before the receiver reports
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      receiver.kill('SIGTERM');
-      const [got, span] = await report(receiver, 'got', 5_000);
-      return { sent: count, received: got, elapsed: span };
-    });
-    const { sent, received, elapsed } = m.result;
-    return row(TAP_E2E_GROUP, `${direction.kernel}_udp_64B`, IMPL, 64, received / Math.max(elapsed, 1e-9), 64,
-      `64-byte UDP frames received by the peer over ${elapsed.toFixed(2)} s (sent ${sent}, through the ring ${m.packets}, received ${received}: the rest dropped at a full TAP queue); Mops = Mpps; ${shares(m)}`);
-  } finally {
-    for (const peer of peers) peer.kill();
-  }
+  const m = await measured(stacks, direction.ring, () => withPeers(async (start) => {
+    const receiver = await start(direction.to, udpReceiver(direction.address, limit), 'receiver');
+    const [sent] = await report(await start(direction.from, udpSender(direction.address, seconds)), 'sent', limit * 1000);
+    // the last datagrams still cross the engine: let them land before the receiver reports
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    receiver.kill('SIGTERM');
+    const [received, elapsed] = await report(receiver, 'got', 5_000);
+    return { sent, received, elapsed };
+  }));
+  const { sent, received, elapsed } = m.result;
+  return row(TAP_E2E_GROUP, `${direction.kernel}_udp_64B`, IMPL, 64, received / Math.max(elapsed, 1e-9), 64,
+    `64-byte UDP frames received by the peer over ${elapsed.toFixed(2)} s (sent ${sent}, through the ring ${m.packets}, received ${received}: the rest dropped at a full TAP queue); Mops = Mpps; ${shares(m)}`);
 }
 
 /** Deletes namespaces earlier runs left behind when they were killed outright (their pid is gone). */
