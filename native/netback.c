@@ -22,8 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <stddef.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <linux/if_tun.h>
 
@@ -994,6 +996,54 @@ static napi_value buffer_address(napi_env env, napi_callback_info info) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// systemd: the readiness protocol
+
+#define SD_NOTIFY_MAX_MESSAGE 4096
+
+// sdNotify(path, message) → bytes sent. One datagram to systemd's notification socket (the
+// NOTIFY_SOCKET variable), sent by this process so that systemd, which checks the sender's
+// credentials, attributes it to the main PID (NotifyAccess=main); a systemd-notify child may be
+// gone before systemd looks it up. A path starting with '@' names the abstract namespace.
+// see: sd_notify(3), unix(7)
+static napi_value sd_notify(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  struct sockaddr_un addr;
+  char path[sizeof addr.sun_path + 1];
+  char message[SD_NOTIFY_MAX_MESSAGE];
+  size_t path_len, message_len;
+  if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &path_len) != napi_ok) return throw_type(env, "path must be a string");
+  if (path_len == 0 || path_len > sizeof addr.sun_path) return throw_range(env, "path must be 1 to 108 bytes");
+  napi_get_value_string_utf8(env, argv[0], path, sizeof path, &path_len);
+  // a filesystem path needs its NUL inside sun_path; an abstract name uses all of it after the NUL
+  bool abstract = path[0] == '@';
+  if (!abstract && path_len >= sizeof addr.sun_path) return throw_range(env, "a filesystem socket path must be at most 107 bytes");
+  if (abstract && path_len < 2) return throw_range(env, "an abstract socket name needs a name after '@'");
+  if (napi_get_value_string_utf8(env, argv[1], NULL, 0, &message_len) != napi_ok) return throw_type(env, "message must be a string");
+  if (message_len == 0 || message_len >= sizeof message) return throw_range(env, "message must be 1 to 4095 bytes");
+  napi_get_value_string_utf8(env, argv[1], message, sizeof message, &message_len);
+
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  socklen_t addr_len;
+  if (abstract) {
+    // sun_path[0] stays NUL; the name is exactly the bytes after it, no terminator
+    memcpy(addr.sun_path + 1, path + 1, path_len - 1);
+    addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path_len);
+  } else {
+    memcpy(addr.sun_path, path, path_len);
+    addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path_len + 1);
+  }
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, errno, "socket AF_UNIX");
+  ssize_t rc;
+  do rc = sendto(fd, message, message_len, MSG_NOSIGNAL, (struct sockaddr *)&addr, addr_len); while (rc < 0 && errno == EINTR);
+  int err = errno;
+  close(fd);
+  if (rc < 0) return throw_errno(env, err, "sendto NOTIFY_SOCKET");
+  return make_int(env, rc);
+}
+
+// ---------------------------------------------------------------------------------------------
 // module
 
 static napi_value define_constants(napi_env env, napi_value exports) {
@@ -1045,6 +1095,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     { "evtchnReadPending", NULL, evtchn_read_pending, NULL, NULL, NULL, napi_enumerable, NULL },
     { "evtchnUnmask", NULL, evtchn_unmask, NULL, NULL, NULL, napi_enumerable, NULL },
     { "bufferAddress", NULL, buffer_address, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "sdNotify", NULL, sd_notify, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return define_constants(env, exports);

@@ -19,12 +19,22 @@ import { BackendStateMachine, XenbusState, XenbusStateError, parseXenbusState, x
 /** A host network interface (a TAP in the daemon, an in-process peer in the simulation). */
 export interface NetworkInterface {
   readonly name: string;
+  /**
+   * The interface was left, configured and enslaved by the hotplug script, by an earlier backend
+   * process that died serving this vif (a persistent TAP): the restart carries on with it.
+   */
+  readonly adopted?: boolean;
   close(): Promise<void>;
+  /** What the kernel does when the process dies: the fd closes, a persistent interface stays. */
+  abandon?(): void;
 }
 
 export interface NetworkInterfaceFactory {
-  /** Creates the interface the hotplug script will look for; rejects (typed) when it cannot. */
-  create(name: string, options: { mtu: number }): Promise<NetworkInterface>;
+  /**
+   * Creates the interface the hotplug script will look for; rejects (typed) when it cannot.
+   * `owner` is the vif's backend path, for interfaces that outlive a crash.
+   */
+  create(name: string, options: { mtu: number; owner: string }): Promise<NetworkInterface>;
 }
 
 /** The queue engine behind one vif. The control plane calls it only from the vif's serial chain. */
@@ -114,6 +124,11 @@ export class Vif {
   private dataPath: VifDataPath | undefined;
   private connectedConfig: FrontendConfig | undefined;
   private hotplugErrorLogged = false;
+  /**
+   * Set when this vif cannot be served after a crash of an earlier process (its interface is
+   * gone): until the frontend closes, its Connected must not reconnect us.
+   */
+  private closingAfterLostInterface = false;
 
   constructor(options: VifOptions) {
     this.xs = options.xs;
@@ -192,6 +207,28 @@ export class Vif {
     }, true);
   }
 
+  /**
+   * The process dies (kill -9): its xenstore watches, ring mappings and event-channel bindings go
+   * as the kernel releases a dead process's handles, and its interface is abandoned (a persistent
+   * one stays), with nothing written to xenstore. The simulation's model of a crash, so a restart
+   * can be tested against the state a crash really leaves.
+   */
+  abandon(): Promise<void> {
+    return this.serial(async () => {
+      if (this.currentPhase === 'removed') return;
+      this.currentPhase = 'removed';
+      for (const name of [...this.watches.keys()]) await this.closeWatch(name);
+      if (this.connectedConfig !== undefined) {
+        this.connectedConfig = undefined;
+        await this.dataPath!.disconnect();
+      }
+      const iface = this.ifaceValue;
+      this.ifaceValue = undefined;
+      if (iface?.abandon !== undefined) iface.abandon();
+      else await iface?.close();
+    }, true);
+  }
+
   /** Resolves when every step scheduled so far has run. */
   async whenIdle(): Promise<void> {
     let seen: Promise<void>;
@@ -260,6 +297,10 @@ export class Vif {
       }
       const mtu = parseMtu(await this.read('mtu'));
       this.frontendPathValue = frontendPath;
+      // `connected` here can only be left by an earlier backend process that died serving this
+      // vif: libxl creates the node empty and runs the script after our InitWait, and teardown
+      // removes it.
+      const leftByCrash = (await this.read('hotplug-status')) === 'connected';
 
       const failed = await advertiseFeatures(this.xs, this.backendPath, this.featureOptions);
       for (const key of failed) this.log('debug', `Error writing ${key}`);
@@ -268,7 +309,7 @@ export class Vif {
       // name, so it must exist first (QubesOS/qubes-issues#4446).
       const name = vifname ?? `vif${this.frontendDomid}.${handle}`;
       try {
-        this.ifaceValue = await this.interfaces.create(name, { mtu });
+        this.ifaceValue = await this.interfaces.create(name, { mtu, owner: this.backendPath });
       } catch (err) {
         throw new BackendConfigError(err instanceof NetbackError ? err.code : 'NETBACK_INTERFACE_CREATE_FAILED', 'vifname', ERRNO.EINVAL, `creating interface ${name}: ${messageOf(err)}`);
       }
@@ -276,9 +317,21 @@ export class Vif {
         backendDomid: this.backendDomid, frontendDomid: this.frontendDomid, devid: this.devid, handle,
         backendPath: this.backendPath, frontendPath, name, iface: this.ifaceValue,
       });
+      const lostInterface = leftByCrash && this.ifaceValue.adopted !== true;
+      if (leftByCrash && !lostInterface) this.log('info', `carrying on with ${name}, left on its bridge by an earlier process that died serving this vif`);
+      if (lostInterface) {
+        // That process's interface died with it, and the hotplug script that put it on its bridge
+        // will not run again: serving a new one would look Connected and carry nothing (a wedged
+        // guest). Close instead, so the frontend sees it and a re-attach brings the vif back.
+        this.closingAfterLostInterface = true;
+        await this.xs.rm(`${this.backendPath}/hotplug-status`);
+      }
       await this.machine.setBackendState(XenbusState.InitWait);
       this.currentPhase = 'running';
       await this.addWatch('frontend-state', `${frontendPath}/state`, () => this.frontendChanged());
+      if (lostInterface) {
+        await this.fatal(ERRNO.ENODEV, `the interface of an earlier wasm-netback process that served this vif is gone (not persistent, or removed): closing; re-attach the vif`);
+      }
     } catch (err) {
       await this.devFatal(errnoOf(err), messageOf(err), err);
       await this.teardown('unregistered');
@@ -318,6 +371,7 @@ export class Vif {
       case XenbusState.Initialised:
         break;
       case XenbusState.Connected:
+        if (this.closingAfterLostInterface) break;
         try {
           await this.machine.setBackendState(XenbusState.Connected);
         } catch (err) {
@@ -342,6 +396,7 @@ export class Vif {
         await this.machine.setBackendState(XenbusState.Closing);
         break;
       case XenbusState.Closed:
+        this.closingAfterLostInterface = false;
         await this.machine.setBackendState(XenbusState.Closed);
         if (await this.isOnline()) break;
         await this.teardown('unregistered');

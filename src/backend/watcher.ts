@@ -69,6 +69,17 @@ export class BackendWatcher {
     this.live.clear();
   }
 
+  /** The process dies (see Vif.abandon): nothing is closed cleanly, nothing written. */
+  async abandon(): Promise<void> {
+    this.stopped = true;
+    const watch = this.watch;
+    this.watch = undefined;
+    await watch?.close();
+    await this.scanning;
+    await Promise.all([...this.live.values()].map((vif) => vif.abandon()));
+    this.live.clear();
+  }
+
   /** Live vifs by "<domid>/<devid>". */
   get vifs(): ReadonlyMap<string, Vif> {
     return this.live;

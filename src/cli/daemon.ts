@@ -2,15 +2,16 @@
 // device layer (xenstore socket or /dev/xen/xenbus, gntdev, evtchn) and the engine (one Wasm
 // instance per queue, a TAP per vif). Logs JSON lines to stdout (human lines on a TTY) with
 // domid/devid/vif/queue fields, prints a readiness line (and tells systemd when NOTIFY_SOCKET is
-// set), closes every vif cleanly on SIGTERM/SIGINT and re-reads its configuration on SIGHUP.
+// set), answers `list`/`stats` on its control socket, closes every vif cleanly on SIGTERM/SIGINT
+// and re-reads its configuration on SIGHUP. packaging/systemd/ has the unit.
 //
 // Options mirror Linux netback's module parameters; each is also read from a NETBACK_* variable
 // and from the --config file (KEY=VALUE lines with the same NETBACK_* names, as a systemd
 // EnvironmentFile). Precedence: command line, then environment, then the file, then defaults.
 // Exit codes: 0 clean stop, 64 bad options, 69/77/78 failed preflight (see check.ts), 70 internal
-// error or a shutdown that did not finish in time, 69 lost xenstore connection.
+// error or a shutdown that did not finish in time, 69 lost xenstore connection, 73 the control
+// socket cannot be created (another instance serves it, or its directory is unsafe).
 
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
@@ -20,14 +21,18 @@ import { defaultMaxQueues, type FeatureOptions } from '../backend/features.js';
 import type { VifIdentity } from '../backend/vif.js';
 import { BackendWatcher } from '../backend/watcher.js';
 import { tapInterfaces } from '../tap/port.js';
+import { ownedTaps, removeLeftoverTap } from '../tap/tap.js';
 import { NetbackError } from '../wasm/errors.js';
 import { compileKernels } from '../wasm/module.js';
 import { readKernels } from '../wasm/node-source.js';
 import { RealEventChannels } from '../xen/real/event-channels.js';
 import { RealGrantTable } from '../xen/real/grant-table.js';
 import { defaultTransport, RealXenStore } from '../xen/real/xenstore.js';
-import { snapshotHost } from '../viz/snapshot.js';
+import { snapshotHost, SNAPSHOT_VERSION, type HostSnapshot } from '../viz/snapshot.js';
 import { EXIT, formatReport, hostEnvironment, runChecks } from './check.js';
+import { CONTROL_SOCKET_OFF, DEFAULT_CONTROL_SOCKET, MAX_SOCKET_PATH_BYTES } from './control-protocol.js';
+import { ControlSocketError, startControlServer, type ControlServer } from './control-server.js';
+import { monotonicMicroseconds, sdNotify } from './sd-notify.js';
 import { startVizServer } from './viz-server.js';
 
 export interface DaemonSettings {
@@ -44,6 +49,8 @@ export interface DaemonSettings {
   /** Port of the read-only snapshot server for the visualizer (off when undefined). */
   viz: number | undefined;
   vizHost: string;
+  /** The control socket for `list`/`stats`; null: --control-socket none. */
+  controlSocket: string | null;
 }
 
 export class DaemonOptionError extends NetbackError {
@@ -64,6 +71,7 @@ const ENV_NAMES = {
   config: 'NETBACK_CONFIG',
   viz: 'NETBACK_VIZ',
   vizHost: 'NETBACK_VIZ_HOST',
+  controlSocket: 'NETBACK_CONTROL_SOCKET',
 } as const;
 
 type RawOptions = Partial<Record<keyof typeof ENV_NAMES, string>> & { preflight?: boolean };
@@ -80,6 +88,15 @@ function boolean(name: string, raw: string): boolean {
   if (['1', 'y', 'yes', 'true', 'on'].includes(v)) return true;
   if (['0', 'n', 'no', 'false', 'off'].includes(v)) return false;
   throw new DaemonOptionError(`${name} must be a boolean (1/0, yes/no, true/false, on/off), got ${JSON.stringify(raw)}`);
+}
+
+function controlSocketPath(name: string, raw: string): string | null {
+  const path = raw.trim();
+  if (path === CONTROL_SOCKET_OFF) return null;
+  if (path === '' || Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
+    throw new DaemonOptionError(`${name} must be a socket path of 1 to ${MAX_SOCKET_PATH_BYTES} bytes, or ${CONTROL_SOCKET_OFF}, got ${JSON.stringify(raw)}`);
+  }
+  return path;
 }
 
 /** Parses KEY=VALUE lines (comments with #, optional quotes), as systemd's EnvironmentFile does. */
@@ -136,6 +153,7 @@ export function resolveDaemonSettings(cli: RawOptions, env: Record<string, strin
     preflight: cli.preflight !== false,
     viz: get('viz', (n, r) => integer(n, r, 1, 65535), undefined as number | undefined),
     vizHost: get('vizHost', (_n, r) => r, '127.0.0.1'),
+    controlSocket: get('controlSocket', controlSocketPath, DEFAULT_CONTROL_SOCKET as string | null),
   };
 }
 
@@ -157,6 +175,25 @@ function featureOptions(s: DaemonSettings): FeatureOptions {
   return { maxQueues: s.maxQueues, splitEventChannels: s.splitEventChannels };
 }
 
+/**
+ * TAPs an earlier daemon process left when it died: those whose vif still exists are adopted by
+ * its probe (the guest carries on); the others are removed here, as their vif's teardown would have.
+ */
+async function sweepLeftoverTaps(xs: RealXenStore, log: Logger): Promise<void> {
+  for (const { name, owner } of ownedTaps()) {
+    if ((await xs.read(`${owner}/state`).catch(() => undefined)) !== undefined) {
+      log('info', `found ${name} left by an earlier process; its vif ${owner} still exists`, { vif: name });
+      continue;
+    }
+    try {
+      removeLeftoverTap(name);
+      log('info', `removed ${name} left by an earlier process (its vif ${owner} is gone)`, { vif: name });
+    } catch (error) {
+      log('warn', `could not remove ${name} left by an earlier process: ${(error as Error).message}`, { vif: name });
+    }
+  }
+}
+
 export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSettings): Promise<number> {
   let settings = initial;
   const log = makeLogger(settings.logFormat, (line) => process.stdout.write(line));
@@ -168,6 +205,28 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
       return report.exitCode;
     }
   }
+
+  // The watcher exists once the devices are open; until then the socket answers with no vifs.
+  let snapshot: () => HostSnapshot = () => ({ version: SNAPSHOT_VERSION, time: Date.now(), vifs: [] });
+  let control: ControlServer | undefined;
+  if (settings.controlSocket !== null) {
+    // first of all: a live socket means another daemon serves these vifs, and two would fight
+    try {
+      control = await startControlServer({ path: settings.controlSocket, snapshot: () => snapshot(), log });
+    } catch (error) {
+      if (!(error instanceof ControlSocketError)) throw error;
+      log('error', error.message, { event: 'control-socket', 'err.code': error.code });
+      return error.exitCode;
+    }
+    log('info', `control socket: ${control.path}`, { event: 'control-socket', path: control.path });
+  }
+  const notify = (fields: Record<string, string | number>) => {
+    try {
+      sdNotify(fields);
+    } catch (error) {
+      log('warn', `cannot notify systemd: ${(error as Error).message}`, { 'err.code': (error as NetbackError).code });
+    }
+  };
 
   let exiting: ((code: number) => void) | undefined;
   const finished = new Promise<number>((resolve) => { exiting = resolve; });
@@ -190,15 +249,18 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
   }
   if (!Number.isInteger(backendDomid)) {
     log('error', 'cannot tell which domain this is (no control_d, no xenstore `domid`): pass --domid');
+    await control?.close();
     return EXIT.unavailable;
   }
 
+  await sweepLeftoverTaps(xs, log);
   const kernels = await compileKernels(await readKernels('release'));
   const dataPaths = new Map<string, EngineDataPath>();
   const features = featureOptions(settings);
   const watcher = new BackendWatcher({
     xs, backendDomid, features, log,
-    interfaces: tapInterfaces(),
+    // persistent: a crash of this process leaves each TAP on its bridge for the restart to carry on with
+    interfaces: tapInterfaces({ persistent: true }),
     dataPath: (vif: VifIdentity) => {
       const path = new EngineDataPath({
         kernels, grants, events, clock: systemClock, fatalSlots: settings.fatalSlots,
@@ -218,6 +280,7 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
       return;
     }
     stopping = true;
+    notify({ STOPPING: 1, STATUS: `closing ${watcher.vifs.size} vif(s)` });
     log('info', `${signal}: closing ${watcher.vifs.size} vif(s)`);
     const deadline = setTimeout(() => {
       log('error', 'shutdown did not finish within 10 s');
@@ -225,6 +288,7 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
     }, 10_000);
     deadline.unref();
     try {
+      await control?.close();
       await watcher.stop({ closeDevices: true });
       grants.close();
       events.close();
@@ -241,6 +305,7 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   process.on('SIGHUP', () => {
+    notify({ RELOADING: 1, MONOTONIC_USEC: monotonicMicroseconds() });
     try {
       settings = reload();
       Object.assign(features, featureOptions(settings));
@@ -250,35 +315,33 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
     } catch (error) {
       log('error', `SIGHUP: configuration not reloaded: ${(error as Error).message}`);
     }
+    notify({ READY: 1 });
   });
   process.on('uncaughtException', (error) => {
     log('error', `internal error: ${error.stack ?? error.message}`);
     exiting?.(EXIT.software);
   });
 
+  // a vif removed since the last snapshot is simply absent from the next
+  snapshot = () => {
+    for (const name of dataPaths.keys()) if (![...watcher.vifs.values()].some((v) => v.iface?.name === name)) dataPaths.delete(name);
+    return snapshotHost({ watcher, dataPaths });
+  };
   await watcher.start();
   if (settings.viz !== undefined) {
     // read-only snapshots for the visualizer (the successor of debugfs io_ring_qN), loopback only
-    // unless told otherwise; a vif removed since is simply absent
-    const viz = await startVizServer({
-      host: settings.vizHost, port: settings.viz,
-      snapshot: () => {
-        for (const name of dataPaths.keys()) if (![...watcher.vifs.values()].some((v) => v.iface?.name === name)) dataPaths.delete(name);
-        return snapshotHost({ watcher, dataPaths });
-      },
-    });
+    // unless told otherwise
+    const viz = await startVizServer({ host: settings.vizHost, port: settings.viz, snapshot });
     log('info', `visualizer data: ${viz.url}snapshot, ${viz.url}events`, { event: 'viz', url: viz.url });
   }
   log('info', 'ready', {
     event: 'ready', domid: backendDomid, pid: process.pid, maxQueues: settings.maxQueues,
     splitEventChannels: settings.splitEventChannels, fatalSlots: settings.fatalSlots,
   });
-  if (process.env.NOTIFY_SOCKET !== undefined) {
-    // no AF_UNIX datagrams in Node: systemd-notify does it (the unit sets NotifyAccess=all)
-    const child = spawn('systemd-notify', ['--ready', `MAINPID=${process.pid}`], { stdio: 'ignore' });
-    child.on('error', (error) => log('warn', `systemd-notify: ${error.message}`));
-  }
-  return finished;
+  notify({ READY: 1, MAINPID: process.pid, STATUS: `serving backend/vif of domain ${backendDomid}` });
+  const code = await finished;
+  await control?.close(); // also on the paths that end without stop(): a lost xenstore, an internal error
+  return code;
 }
 
 export function registerDaemon(program: Command): void {
@@ -296,6 +359,7 @@ export function registerDaemon(program: Command): void {
     .option('--no-preflight', 'skip the `check` preflight')
     .option('--viz <port>', 'serve read-only snapshots for the visualizer on this port (NETBACK_VIZ; off by default)')
     .option('--viz-host <address>', 'address of the snapshot server (NETBACK_VIZ_HOST; default 127.0.0.1)')
+    .option('--control-socket <path>', `socket for wasm-netback list|stats, or ${CONTROL_SOCKET_OFF} (NETBACK_CONTROL_SOCKET; default ${DEFAULT_CONTROL_SOCKET})`)
     .action(async (opts: RawOptions) => {
       const resolve = () => resolveDaemonSettings(opts, process.env, process.stdout.isTTY === true);
       let settings: DaemonSettings;

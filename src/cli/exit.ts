@@ -8,6 +8,8 @@ export const EX_USAGE = 64;
 export const EX_UNAVAILABLE = 69;
 export const EX_SOFTWARE = 70;
 export const EX_OSERR = 71;
+export const EX_CANTCREAT = 73;
+export const EX_PROTOCOL = 76;
 export const EX_NOPERM = 77;
 
 /** A failure a command reports with a message and a sysexits status (no stack trace). */

@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { VERSION } from '../version.js';
 import { registerBench } from './bench.js';
 import { registerCheck } from './check.js';
+import { registerControl } from './control.js';
 import { registerDaemon } from './daemon.js';
 import { registerSim } from './sim.js';
 
@@ -19,5 +20,6 @@ export function buildProgram(): Command {
   registerBench(program);
   registerCheck(program);
   registerDaemon(program);
+  registerControl(program);
   return program;
 }

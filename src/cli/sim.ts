@@ -8,12 +8,15 @@ import type { Command } from 'commander';
 import { compileKernels, readKernels } from '../index.js';
 import { SimHost } from '../sim/host.js';
 import { TrafficGenerator, type GuestTrafficStats } from '../sim/traffic.js';
-import { snapshotHost, type VifSnapshot } from '../viz/snapshot.js';
+import { snapshotHost, SNAPSHOT_VERSION, type HostSnapshot, type VifSnapshot } from '../viz/snapshot.js';
 import { nativeAvailable } from '../tap/native.js';
 import { tapInterfaces } from '../tap/port.js';
 import { NETTXF_EXTRA_INFO, NETTXF_MORE_DATA } from '../xen/sim/netfront-tx.js';
 import type { SimNetfront } from '../xen/sim/netfront.js';
 import { CliError, EX_NOPERM, EX_SOFTWARE, EX_UNAVAILABLE, integerOption, secondsOption } from './exit.js';
+import { CONTROL_SOCKET_OFF } from './control-protocol.js';
+import { startControlServer, type ControlServer } from './control-server.js';
+import { sdNotify } from './sd-notify.js';
 import { startVizServer, type VizServer } from './viz-server.js';
 
 export interface SimOptions {
@@ -26,6 +29,8 @@ export interface SimOptions {
   /** undefined: serve when interactive; false: --no-viz; a number: --viz PORT. */
   viz?: number | boolean;
   vizHost: string;
+  /** Serve `list`/`stats` on this Unix socket (off unless given). */
+  controlSocket?: string;
 }
 
 export interface VifSummary {
@@ -76,6 +81,7 @@ export function registerSim(program: Command): void {
     .option('--viz <port>', 'serve the read-only snapshot (/snapshot, /events) and the page on this port', integerOption('--viz', 0, 65535))
     .option('--no-viz', 'do not serve the visualizer data')
     .option('--viz-host <address>', 'address to bind the visualizer server to', '127.0.0.1')
+    .option('--control-socket <path>', 'answer `wasm-netback list|stats` on this Unix socket, as the daemon does (off by default)')
     .action(async (options: SimOptions) => {
       process.exitCode = await runSim(options);
     });
@@ -91,6 +97,15 @@ export async function runSim(options: SimOptions): Promise<number> {
     }
   }
   const log = (line: string) => { if (!options.json) process.stdout.write(`${line}\n`); };
+  // taken before the host starts, so a second instance on a live socket stops before any work
+  let control: ControlServer | undefined;
+  let snapshotSource: (() => HostSnapshot) | undefined;
+  if (options.controlSocket !== undefined && options.controlSocket !== CONTROL_SOCKET_OFF) {
+    control = await startControlServer({
+      path: options.controlSocket,
+      snapshot: () => snapshotSource?.() ?? { version: SNAPSHOT_VERSION, time: Date.now(), vifs: [] },
+    });
+  }
   const kernels = await compileKernels(await readKernels());
   const host = new SimHost({
     kernels,
@@ -98,6 +113,7 @@ export async function runSim(options: SimOptions): Promise<number> {
     ...(options.tap ? { interfaces: tapInterfaces({ up: true }) } : {}),
   });
   await host.start();
+  snapshotSource = () => snapshotHost(host);
   const domids = Array.from({ length: options.guests }, (_, i) => i + 1);
   for (const domid of domids) await host.addGuest({ domid, queues: options.queues });
   const hostileDomid = options.hostile ? options.guests + 1 : undefined;
@@ -132,7 +148,10 @@ export async function runSim(options: SimOptions): Promise<number> {
   if (viz !== undefined) {
     log(viz.page ? `visualizer: ${viz.url}` : `visualizer data: ${viz.url}snapshot (JSON), ${viz.url}events (Server-Sent Events) — the page is not built here`);
   }
+  if (control !== undefined) log(`control socket: ${control.path} (wasm-netback list|stats --control-socket ${control.path})`);
   log(options.seconds === undefined ? 'Ctrl-C to stop' : `running for ${options.seconds} s`);
+  // as the daemon does, so a unit (or a test) can wait for a sim the same way
+  notifySystemd({ READY: 1, MAINPID: process.pid });
 
   const started = performance.now();
   const display = new LiveDisplay(process.stdout.isTTY === true && !options.json);
@@ -165,10 +184,20 @@ export async function runSim(options: SimOptions): Promise<number> {
   return summary.ok ? 0 : EX_SOFTWARE;
 
   async function shutdown(): Promise<void> {
+    notifySystemd({ STOPPING: 1 });
     for (const timer of timers) clearTimeout(timer);
     traffic.stop();
+    await control?.close();
     await viz?.close();
     await host.close();
+  }
+}
+
+function notifySystemd(fields: Record<string, string | number>): void {
+  try {
+    sdNotify(fields);
+  } catch (error) {
+    process.stderr.write(`wasm-netback sim: cannot notify systemd: ${(error as Error).message}\n`);
   }
 }
 

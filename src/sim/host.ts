@@ -68,7 +68,8 @@ export class SimHost {
   readonly grants: SimGrantTable;
   readonly bridge = new SoftwareBridge();
   readonly toolstack: SimToolstack;
-  readonly watcher: BackendWatcher;
+  /** The running backend (replaced by restartBackend()). */
+  watcher: BackendWatcher;
   readonly backendDomid: number;
   readonly guests = new Map<number, SimGuest>();
   /** Data paths by vif name (vif<D>.<N>). */
@@ -78,8 +79,10 @@ export class SimHost {
   private readonly log: Logger;
   private readonly names = new Set<string>();
   private readonly maxQueues: number;
+  private readonly options: SimHostOptions;
 
   constructor(options: SimHostOptions) {
+    this.options = options;
     this.backendDomid = options.backendDomid ?? 0;
     this.maxQueues = options.features?.maxQueues ?? 1;
     this.clock = options.clock ?? systemClock;
@@ -95,17 +98,22 @@ export class SimHost {
       },
     };
     this.toolstack = new SimToolstack({ xs: this.xs, clock: this.clock, log: this.log, interfaceExists: (ctx) => this.names.has(ctx.vif) });
-    this.watcher = new BackendWatcher({
+    this.watcher = this.newBackend();
+  }
+
+  /** A backend (what one daemon process is) over this host's xenstore, grants and channels. */
+  private newBackend(): BackendWatcher {
+    return new BackendWatcher({
       xs: this.xs,
       backendDomid: this.backendDomid,
       interfaces: this.interfaces,
-      features: options.features,
+      features: this.options.features,
       log: this.log,
       dataPath: (vif: VifIdentity) => {
         const path = new EngineDataPath({
-          kernels: options.kernels, grants: this.grants, events: this.channels.forDomain(this.backendDomid),
-          clock: this.clock, log: this.log, fatalSlots: options.fatalSlots,
-          rxDrainTimeoutMs: options.rxDrainTimeoutMs, rxStallTimeoutMs: options.rxStallTimeoutMs,
+          kernels: this.options.kernels, grants: this.grants, events: this.channels.forDomain(this.backendDomid),
+          clock: this.clock, log: this.log, fatalSlots: this.options.fatalSlots,
+          rxDrainTimeoutMs: this.options.rxDrainTimeoutMs, rxStallTimeoutMs: this.options.rxStallTimeoutMs,
           schedule: (task, label) => this.channels.defer(this.backendDomid, task, label),
         }, vif);
         this.dataPaths.set(vif.name, path);
@@ -205,6 +213,19 @@ export class SimHost {
     }
     await this.watcher.stop();
     this.guests.clear();
+  }
+
+  /**
+   * The backend process is killed (SIGKILL) and a new one starts on the same host: the old one's
+   * handles are released as the kernel releases a dead process's (watches, mappings, bindings;
+   * persistent interfaces stay, see SoftwareBridge.interfaces), nothing is written on its behalf,
+   * then a fresh backend serves every vif it finds. Guests keep running throughout.
+   */
+  async restartBackend(): Promise<void> {
+    await this.watcher.abandon();
+    this.dataPaths.clear();
+    this.watcher = this.newBackend();
+    await this.watcher.start();
   }
 
   /**

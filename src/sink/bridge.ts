@@ -8,6 +8,7 @@ import type { PacketPort, PacketReceiver } from '../backend/datapath.js';
 import type { SinkOffloads } from '../backend/sink.js';
 import { VNET_HDR_LEN } from '../backend/sink.js';
 import type { NetworkInterfaceFactory } from '../backend/vif.js';
+import { NetbackError } from '../wasm/errors.js';
 
 export interface BridgeStats {
   forwarded: number;
@@ -23,8 +24,8 @@ export class SoftwareBridge {
   private readonly learned = new Map<string, BridgePort>();
 
   /** Adds a port; the returned sink is what the vif transmits into. */
-  attach(name: string, receiver?: PacketReceiver): BridgePort {
-    const port = new BridgePort(this, name);
+  attach(name: string, receiver?: PacketReceiver, owner?: string): BridgePort {
+    const port = new BridgePort(this, name, owner);
     if (receiver !== undefined) port.setReceiver(receiver);
     this.ports.add(port);
     return port;
@@ -35,12 +36,18 @@ export class SoftwareBridge {
     return [...this.ports].map((port) => port.name);
   }
 
-  /** A NetworkInterfaceFactory whose interfaces are ports of this bridge (what `sim` uses instead of TAPs). */
+  /**
+   * A NetworkInterfaceFactory whose interfaces are ports of this bridge (what `sim` uses instead
+   * of TAPs). Like the daemon's persistent TAPs, a port whose backend died (abandon()) stays on
+   * the bridge and is handed back, adopted, to the next backend that creates it for the same owner.
+   */
   interfaces(): NetworkInterfaceFactory {
     return {
-      create: async (name) => {
-        if (this.portNames().includes(name)) throw new Error(`bridge port ${name} exists`);
-        return this.attach(name);
+      create: async (name, { owner }) => {
+        const existing = [...this.ports].find((port) => port.name === name);
+        if (existing === undefined) return this.attach(name, undefined, owner);
+        if (existing.abandoned && existing.owner === owner) return existing.adopt();
+        throw new BridgePortExistsError(name);
       },
     };
   }
@@ -101,10 +108,14 @@ export class BridgePort implements PacketPort {
   dropped = 0;
   /** Link state: the vif's data path turns it off while the guest is not receiving. */
   carrier = true;
+  /** Its backend died without closing it (see SoftwareBridge.interfaces). */
+  abandoned = false;
+  /** Handed to a later backend after abandon(). */
+  adopted = false;
   private receiver: PacketReceiver | undefined;
 
   /** @internal */
-  constructor(private readonly bridge: SoftwareBridge, readonly name: string) {}
+  constructor(private readonly bridge: SoftwareBridge, readonly name: string, readonly owner?: string) {}
 
   setReceiver(receiver: PacketReceiver | undefined): void {
     this.receiver = receiver;
@@ -133,5 +144,23 @@ export class BridgePort implements PacketPort {
   async close(): Promise<void> {
     this.receiver = undefined;
     this.bridge.detach(this);
+  }
+
+  abandon(): void {
+    this.receiver = undefined;
+    this.abandoned = true;
+  }
+
+  /** @internal */
+  adopt(): this {
+    this.abandoned = false;
+    this.adopted = true;
+    return this;
+  }
+}
+
+export class BridgePortExistsError extends NetbackError {
+  constructor(name: string) {
+    super('NETBACK_BRIDGE_PORT_EXISTS', `bridge port ${name} exists`);
   }
 }

@@ -58,6 +58,8 @@ export interface NativeAddon {
   /** Writes the port back: the late EOI that re-enables delivery. */
   evtchnUnmask(fd: number, port: number): void;
   bufferAddress(buffer: NativeBuffer): number;
+  /** One datagram to systemd's NOTIFY_SOCKET path ('@name': abstract namespace) from this process; absent from an older build. */
+  sdNotify?(path: string, message: string): number;
 }
 
 declare const pollHandleBrand: unique symbol;

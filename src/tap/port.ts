@@ -41,11 +41,19 @@ export class TapPort implements PacketPort {
     this.offloads = { csum: offloads.csum === true, tso4: offloads.tso4 === true, tso6: offloads.tso6 === true };
   }
 
-  /** Opens the TAP named like the kernel's netback would (the caller chose `vif<D>.<N>` or `vifname`). */
-  static open(name: string, options: { mtu: number; up?: boolean; offloads?: TapOffloads }): TapPort {
+  /**
+   * Opens the TAP named like the kernel's netback would (the caller chose `vif<D>.<N>` or
+   * `vifname`); with an `owner` it is persistent and marked, see TapDevice.open.
+   */
+  static open(name: string, options: { mtu: number; up?: boolean; offloads?: TapOffloads; owner?: string }): TapPort {
     const offloads = options.offloads ?? { csum: true, tso4: true, tso6: true };
-    const tap = TapDevice.open({ name, mtu: options.mtu, offloads, up: options.up ?? false });
+    const tap = TapDevice.open({ name, mtu: options.mtu, offloads, up: options.up ?? false, owner: options.owner });
     return new TapPort(tap, offloads);
+  }
+
+  /** The device was left by an earlier process (still on its bridge): see Vif's restart rules. */
+  get adopted(): boolean {
+    return this.tap.adopted;
   }
 
   transmit(bytes: Uint8Array, offset: number, length: number): boolean {
@@ -97,6 +105,11 @@ export class TapPort implements PacketPort {
     this.tap.close();
   }
 
+  abandon(): void {
+    this.receiver = undefined;
+    this.tap.abandon();
+  }
+
   private drain(): void {
     const receiver = this.receiver;
     if (receiver === undefined) return;
@@ -125,9 +138,14 @@ export class TapPort implements PacketPort {
   }
 }
 
-/** Creates a TAP per vif, as the kernel netback creates its netdev at probe. */
-export function tapInterfaces(options: { up?: boolean; offloads?: TapOffloads } = {}): NetworkInterfaceFactory {
+/**
+ * Creates a TAP per vif, as the kernel netback creates its netdev at probe. `persistent` (the
+ * daemon) marks each with its vif's backend path so it survives a crash of this process and the
+ * restarted daemon carries on with it.
+ */
+export function tapInterfaces(options: { up?: boolean; offloads?: TapOffloads; persistent?: boolean } = {}): NetworkInterfaceFactory {
+  const { persistent, ...open } = options;
   return {
-    create: async (name, { mtu }) => TapPort.open(name, { mtu, ...options }),
+    create: async (name, { mtu, owner }) => TapPort.open(name, { mtu, ...open, owner: persistent === true ? owner : undefined }),
   };
 }

@@ -5,12 +5,15 @@
 // should land, and a caller writing puts the header right before the frame. With TSO offloads on,
 // a single frame can be up to 64 KiB plus header: size read buffers for that.
 //
-// The TAP is not persistent: closing the fd removes the device, as xen-netback does when a vif
-// goes away. All I/O is nonblocking; readiness comes from libuv (uv_poll), no thread per device.
+// By default the TAP is not persistent: closing the fd removes the device, as xen-netback does
+// when a vif goes away. With an `owner` (the daemon's vifs) it is persistent and marked with that
+// owner in its ifalias, and close() removes it: only a process that dies without close() leaves it
+// behind, still enslaved to its bridge, for a restarted daemon to adopt (or to sweep when its vif
+// is gone). All I/O is nonblocking; readiness comes from libuv (uv_poll), no thread per device.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { NetbackError } from '../wasm/errors.js';
-import { loadNative, nativeAvailable, type NativeAddon, type NativeBuffer, type PollHandle } from './native.js';
+import { loadNative, nativeAvailable, SyscallError, type NativeAddon, type NativeBuffer, type PollHandle } from './native.js';
 import { VNET_HDR_SIZE } from './vnet-header.js';
 
 export interface TapOffloads {
@@ -29,6 +32,25 @@ export interface TapOpenOptions {
   offloads?: TapOffloads;
   /** Bring the link up once configured (default: leave it down, as hotplug scripts expect). */
   up?: boolean;
+  /**
+   * Who the device belongs to (the daemon passes the vif's backend path): makes it persistent
+   * and marks it, so it outlives a crash of this process and a restart can adopt it.
+   */
+  owner?: string;
+}
+
+/** What an owned TAP's ifalias holds: visible to operators in `ip link`, read back by a restart. */
+export const TAP_OWNER_PREFIX = 'wasm-netback:';
+
+/** The owner recorded in an interface's ifalias, if it is one of ours (undefined otherwise). */
+export function tapOwner(name: string, sysClassNet = '/sys/class/net'): string | undefined {
+  let alias: string;
+  try {
+    alias = readFileSync(`${sysClassNet}/${name}/ifalias`, 'utf8').trim();
+  } catch {
+    return undefined; // no such interface
+  }
+  return alias.startsWith(TAP_OWNER_PREFIX) ? alias.slice(TAP_OWNER_PREFIX.length) : undefined;
 }
 
 /** Why TAP devices (and the network namespaces they are tested in) cannot be used here, or undefined. */
@@ -86,6 +108,10 @@ export class TapDevice {
     fd: number,
     /** The name the kernel gave the device. */
     readonly name: string,
+    /** Persistent and marked (opened with an owner): close() must remove it explicitly. */
+    readonly persistent: boolean,
+    /** The device already existed with the same owner: left behind by an earlier process. */
+    readonly adopted: boolean,
   ) {
     this.fdOrClosed = fd;
   }
@@ -99,12 +125,19 @@ export class TapDevice {
       throw new TapConfigError('NETBACK_TAP_BAD_MTU', `MTU ${options.mtu} is outside 68..65535`);
     }
     const c = addon.constants;
+    const owner = options.owner;
+    if (owner !== undefined && (owner === '' || Buffer.byteLength(TAP_OWNER_PREFIX + owner) > 255 || /[\n\0]/.test(owner))) {
+      throw new TapConfigError('NETBACK_TAP_BAD_OWNER', `TAP owner ${JSON.stringify(owner.slice(0, 64))} does not fit an ifalias`);
+    }
+    const adopted = owner !== undefined && tapOwner(options.name) === owner;
     const { fd, name } = addon.tapOpen(options.name, c.IFF_TAP | c.IFF_NO_PI | c.IFF_VNET_HDR);
-    const tap = new TapDevice(addon, fd, name);
+    const tap = new TapDevice(addon, fd, name, owner !== undefined, adopted);
     try {
       addon.tapSetVnetHdrSize(fd, VNET_HDR_SIZE);
       addon.tapSetOffload(fd, bits);
-      addon.tapSetPersist(fd, 0);
+      addon.tapSetPersist(fd, owner === undefined ? 0 : 1);
+      // IFALIASZ is 256; the mark goes on after TUNSETPERSIST so a device we cannot keep is never marked
+      if (owner !== undefined && !adopted) writeFileSync(`/sys/class/net/${name}/ifalias`, TAP_OWNER_PREFIX + owner);
       addon.setNonblock(fd, true);
       if (options.mtu !== undefined) addon.ifSetMtu(name, options.mtu);
       if (options.up) addon.ifSetUp(name, true);
@@ -206,9 +239,30 @@ export class TapDevice {
     this.addon.ifSetMtu(this.name, mtu);
   }
 
-  /** Stops readiness and closes the fd; the kernel removes the (non-persistent) device. Idempotent. */
+  /** Stops readiness and closes the fd; the kernel removes the device (persistence cleared first). Idempotent. */
   close(): void {
     if (this.fdOrClosed < 0) return;
+    if (this.persistent) {
+      try {
+        this.addon.tapSetPersist(this.fdOrClosed, 0);
+      } catch (error) {
+        // the fd is closed below anyway; a device that stays is swept by the next daemon start
+        if (!(error instanceof SyscallError)) throw error;
+      }
+    }
+    this.release();
+  }
+
+  /**
+   * What the kernel does to our fd when this process dies: closed, persistence untouched, so an
+   * owned device stays (the simulation of a crash, and of a restart that adopts the device).
+   */
+  abandon(): void {
+    if (this.fdOrClosed < 0) return;
+    this.release();
+  }
+
+  private release(): void {
     if (this.poll !== undefined) {
       this.addon.pollStop(this.poll);
       this.poll = undefined;
@@ -216,5 +270,37 @@ export class TapDevice {
     const fd = this.fdOrClosed;
     this.fdOrClosed = -1;
     this.addon.closeFd(fd);
+  }
+}
+
+/** Interfaces marked as owned by us, with their owners (the sweep after a crash looks at these). */
+export function ownedTaps(sysClassNet = '/sys/class/net'): Array<{ name: string; owner: string }> {
+  let names: string[];
+  try {
+    names = readdirSync(sysClassNet);
+  } catch {
+    return [];
+  }
+  const owned: Array<{ name: string; owner: string }> = [];
+  for (const name of names) {
+    const owner = tapOwner(name, sysClassNet);
+    if (owner !== undefined) owned.push({ name, owner });
+  }
+  return owned;
+}
+
+/**
+ * Removes a TAP left behind by an earlier process (persistent, nobody attached): attach to it,
+ * clear persistence, close. Throws a SyscallError when it is not a TAP or someone holds it.
+ */
+export function removeLeftoverTap(name: string): void {
+  validateInterfaceName(name);
+  const addon = loadNative();
+  const c = addon.constants;
+  const { fd } = addon.tapOpen(name, c.IFF_TAP | c.IFF_NO_PI | c.IFF_VNET_HDR);
+  try {
+    addon.tapSetPersist(fd, 0);
+  } finally {
+    addon.closeFd(fd);
   }
 }

@@ -100,6 +100,9 @@ describe('wasm-netback daemon options', () => {
     expect(s.vizHost).toBe('127.0.0.1');
     expect(resolveDaemonSettings({ viz: '7041' }, {}, false).viz).toBe(7041);
     expect(resolveDaemonSettings({}, { NETBACK_VIZ: '7042', NETBACK_VIZ_HOST: '::1' }, false)).toMatchObject({ viz: 7042, vizHost: '::1' });
+    expect(s.controlSocket).toBe('/run/wasm-netback/control.sock');
+    expect(resolveDaemonSettings({ controlSocket: 'none' }, {}, false).controlSocket).toBeNull();
+    expect(resolveDaemonSettings({}, { NETBACK_CONTROL_SOCKET: '/run/x/c.sock' }, false).controlSocket).toBe('/run/x/c.sock');
   });
 
   it('daemon_options_precedence_cli_env_file', () => {
@@ -115,6 +118,7 @@ describe('wasm-netback daemon options', () => {
       [{ maxQueues: '0' }, {}], [{ maxQueues: 'two' }, {}], [{}, { NETBACK_FATAL_SLOTS: '-1' }],
       [{ splitEventChannels: 'maybe' }, {}], [{ logFormat: 'xml' }, {}], [{ domid: '70000' }, {}],
       [{ viz: 'http' }, {}], [{ viz: '0' }, {}], [{}, { NETBACK_VIZ: '65536' }],
+      [{ controlSocket: '' }, {}], [{ controlSocket: `/${'x'.repeat(107)}` }, {}],
     ] as const) {
       expect(() => resolveDaemonSettings(cli, env, false)).toThrow(DaemonOptionError);
     }

@@ -57,7 +57,11 @@ abstract class RingModel {
 
   notePublished(value: number): void {
     const offset = (value - this.start) >>> 0;
-    if (offset < 0x80000000 && offset > this.maxPublished) this.maxPublished = offset;
+    // TX: a producer more than 2^31 ahead is a rewind (Linux netback disables the vif for more
+    // than a ring outstanding). RX: Linux reads `req_prod - req_cons` unsigned with no overflow
+    // check, so any producer value, a jump past 2^31 or a rewind alike, publishes every slot up
+    // to it; answering them only overwrites that frontend's own ring.
+    if ((offset < 0x80000000 || this.allowOverPosting) && offset > this.maxPublished) this.maxPublished = offset;
   }
 
   /** Checks the page against the model; returns the number of new responses. */

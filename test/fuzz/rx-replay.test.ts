@@ -15,3 +15,13 @@ it('fuzz_rx_replay_over_posted_ring_with_segmented_gso', async () => {
   expect(['ok', 'drop']).toContain(outcome.kind);
   await world.assertVictimsFlow(21);
 });
+
+it('fuzz_rx_replay_producer_jumped_past_2_to_the_31', async () => {
+  // the guest moves its RX req_prod 2^31 - 1 ahead of 256 posted buffers, then the host sends 53
+  // frames: read unsigned, as Linux's rx.c reads it, that publishes every slot up to there, so the
+  // backend answers past the 256 really posted, overwriting only that guest's own ring
+  const program = JSON.parse(`{"features":{"gsoTcpv4":false,"gsoTcpv6":false,"noCsumOffload":false,"sg":true},"steps":[{"kind":"prod","delta":2147483647},{"kind":"frame","vnet":{"flags":0,"gsoType":0,"hdrLen":0,"gsoSize":0,"csumStart":0,"csumOffset":6},"frame":{"kind":"built","ip":4,"l4":"tcp","payload":16331,"vlan":0,"ext":[],"fragment":false,"cut":0,"mutate":[]},"copies":21},{"kind":"frame","vnet":{"flags":0,"gsoType":0,"hdrLen":0,"gsoSize":0,"csumStart":"auto","csumOffset":6},"frame":{"kind":"built","ip":4,"l4":"tcp","payload":16331,"vlan":0,"ext":[],"fragment":false,"cut":0,"mutate":[]},"copies":31},{"kind":"frame","vnet":{"flags":0,"gsoType":0,"hdrLen":0,"gsoSize":0,"csumStart":"auto","csumOffset":"auto"},"frame":{"kind":"random","length":0,"seed":1},"copies":1}]}`) as RxProgram;
+  const outcome = await runRxProgram(world, program);
+  expect(['ok', 'drop']).toContain(outcome.kind);
+  await world.assertVictimsFlow(22);
+});

@@ -7,14 +7,17 @@
 # 4 two-queues: that new guest has 2 vCPUs and negotiates 2 queues, traffic flows;
 #   two-guests: a second guest at once, the two talk through the bridge;
 # 5 rate: `rate=` in the vif spec limits guest TX, measured;
-# 6 restart: the daemon stopped and restarted under a running guest: the vif reconnects or is
-#   closed cleanly (then a re-attach works), never wedged.
+# 6 crash-restart: the daemon killed (SIGKILL) mid-transfer and restarted: the guest carries on
+#   (persistent TAP still on the bridge, rings resumed), no TAP left over;
+#   restart: the daemon stopped (SIGTERM) and restarted under a running guest: the vif reconnects or
+#   is closed cleanly (then a re-attach works), never wedged.
 # (scenarios 3-6 run when EXTRA_SCENARIOS=1, the default)
 # shutdown: SIGTERM closes the vif (backend Closed, TAP gone) within seconds.
 # baseline: the kernel's xen-netback on the same workload in the same boot; both throughputs.
 # Every check prints `RESULT <name> PASS|FAIL ...`.
 . /scenario-common.sh
 BULK_MB=${BULK_MB:-32}
+[ "${PROFILE:-0}" = 1 ] && DAEMON_NODE_FLAGS="${DAEMON_NODE_FLAGS:-} --cpu-prof --cpu-prof-dir=/tmp/prof"
 echo "daemon node flags: ${DAEMON_NODE_FLAGS:-none}"
 NB=/opt/wasm-netback
 result() { echo "RESULT $*"; }
@@ -153,11 +156,33 @@ if [ "${EXTRA_SCENARIOS:-1}" != 0 ] && [ $ok = 1 ]; then
   if [ "$n" = $((2*1048576)) ] && awk -v m=$mbit 'BEGIN{exit !(m <= 2.4 && m > 0.5)}'; then result rate PASS "rate=2Mb/s: 2 MiB guest-tx at $mbit Mbit/s (unlimited: ${W_TX:-?})"
   else result rate FAIL "rate=2Mb/s: bytes=$n at $mbit Mbit/s up=$rate_up"; fi
 
+  # 6 the daemon killed (SIGKILL) in the middle of a guest transfer and started again: its TAP is
+  #   persistent, so it stays on xenbr0, and the new process carries on with the guest's rings
+  #   (the frontend never leaves Connected); no TAP is left over or duplicated
+  gsh "echo 100000 > /tmp/zero.blocks" >/dev/null
+  (timeout 6 busybox nc $GUEST 5001 | wc -c > /tmp/mid.count) & MP=$!
+  sleep 3; kill -KILL $DPID; wait $DPID 2>/dev/null; wait $MP
+  kept=$(ip -o link show master xenbr0 2>/dev/null | grep -c "$VIF[:@]")
+  alias=$(cat /sys/class/net/$VIF/ifalias 2>/dev/null)
+  t0=$(now); daemon_start 2 && started=yes || started=no
+  re=no; for i in $(seq 1 30); do ping -c1 -W1 $GUEST >/dev/null 2>&1 && { re=yes; break; }; sleep 1; done; t1=$(now)
+  back=$(awk -v a=$t0 -v b=$t1 'BEGIN{printf "%.1f", b-a}')
+  fs=$(xenstore-read /local/domain/$D/device/vif/$dev/state 2>/dev/null); bs=$(bstate $D $dev)
+  n=$( [ $re = yes ] && wait_guest 30 >/dev/null && guest_tx 1 60 || echo 0)
+  taps=$(ls /sys/class/net | grep -c '^vif')
+  if [ "$kept" = 1 ] && [ $started = yes ] && [ $re = yes ] && [ "$fs" = 4 ] && [ "$bs" = 4 ] && [ "$n" = 1048576 ] && [ "$taps" = 1 ] \
+     && grep -q 'carrying on with' /tmp/daemon.log; then
+    result crash-restart PASS "kill -9 after $(cat /tmp/mid.count) bytes of a transfer: $VIF stayed on xenbr0 ($alias); restarted, guest reachable ${back}s later without re-attach (frontend $fs backend $bs); 1 MiB guest-tx ok; $taps vif TAP"
+  else
+    result crash-restart FAIL "kept-on-bridge=$kept alias=$alias started=$started back=$re frontend=$fs backend=$bs guest-tx=$n vif-taps=$taps"
+    diag crash-restart
+  fi
+
   # 6 the daemon stopped and restarted under the running guest
   kill -TERM $DPID; for i in $(seq 1 100); do kill -0 $DPID 2>/dev/null || break; sleep 0.1; done
   kill -0 $DPID 2>/dev/null && kill -KILL $DPID; wait $DPID; src=$?
   st_stop=$(bstate $D $dev)
-  daemon_start 2 && started=yes || started=no
+  daemon_start 3 && started=yes || started=no
   re=no; for i in $(seq 1 30); do ping -c1 -W1 $GUEST >/dev/null 2>&1 && { re=yes; break; }; sleep 1; done
   how=reconnected
   if [ $re = no ]; then
@@ -198,6 +223,7 @@ st=$(bstate $D $SDEV)
 gone=$([ -e /sys/class/net/$VIF ] && echo no || echo yes)
 secs=$(awk -v a=$t0 -v b=$t1 'BEGIN{printf "%.1f", b-a}')
 tail -n 5 /tmp/daemon.log
+[ "${PROFILE:-0}" = 1 ] && node $NB/profile-summary.mjs /tmp/prof 40
 if [ "$rc" = 0 ] && [ "$st" = 6 ] && [ $gone = yes ] && grep -q '"msg":"stopped"' /tmp/daemon.log; then result shutdown PASS "exit 0 in ${secs}s, backend state 6 (Closed), $VIF removed"; else result shutdown FAIL "rc=$rc state=$st tap-gone=$gone secs=$secs"; fi
 timeout 30 xl destroy ${GUESTNAME:-guest1} >/dev/null 2>&1
 
