@@ -1,7 +1,7 @@
 // Every benchmark of the project in one runner, shared by `wasm-netback bench` and `npm run bench`
-// (which is that command): the kernels (Wasm, and pure TypeScript where a version exists), and the
-// engine end to end over the simulated host. Rows are printed as they come (JSON lines) or as a
-// table at the end.
+// (which is that command): the kernels (Wasm, and pure TypeScript where a version exists), the
+// engine end to end over the simulated host, and (as root) the engine between real TAPs and real
+// Linux stacks. Rows are printed as they come (JSON lines) or as a table at the end.
 
 import { readFile } from 'node:fs/promises';
 import { kernelsFromBytes, type Kernels } from '../wasm/kernels.js';
@@ -10,13 +10,14 @@ import { engineBenches } from './engine.js';
 import { engineBenchesWithBaseline, loadBaselineEngine } from './engine-baseline.js';
 import { formatTable, type BenchRow, type TimingOptions } from './harness.js';
 import { KERNEL_BENCHES } from './kernels.js';
+import { TAP_E2E_GROUP, tapEndToEndBenches } from './tap-e2e.js';
 
 export interface BenchOptions {
   quick?: boolean;
   /** Shortest batches (tests): rows with the schema, figures meaningless. */
   smoke?: boolean;
   json?: boolean;
-  /** Only these groups (csum_raw, csum_l4, gso, tx_parse, rx_pack, toeplitz, flow_hash, engine). */
+  /** Only these groups (csum_raw, csum_l4, gso, tx_parse, rx_pack, toeplitz, flow_hash, engine, tap_e2e). */
   groups?: readonly string[];
   /** An earlier build of the kernels, run interleaved per group for a before/after in one run. */
   baseline?: string;
@@ -26,9 +27,11 @@ export interface BenchOptions {
   rounds?: number;
   /** Where rows and the table go (default stdout). */
   write?: (text: string) => void;
+  /** Where a skipped group says why (default stderr). */
+  warn?: (line: string) => void;
 }
 
-export const BENCH_GROUPS = ['csum_raw', 'csum_l4', 'gso', 'tx_parse', 'rx_pack', 'toeplitz', 'flow_hash', 'engine'] as const;
+export const BENCH_GROUPS = ['csum_raw', 'csum_l4', 'gso', 'tx_parse', 'rx_pack', 'toeplitz', 'flow_hash', 'engine', TAP_E2E_GROUP] as const;
 
 export async function runBenchmarks(options: BenchOptions = {}): Promise<BenchRow[]> {
   const write = options.write ?? ((text: string) => { process.stdout.write(text); });
@@ -57,6 +60,12 @@ export async function runBenchmarks(options: BenchOptions = {}): Promise<BenchRo
       ? await engineBenches(timing, minSeconds)
       : await engineBenchesWithBaseline(await loadBaselineEngine(options.baselineDist), options.smoke ? 0.05 : options.quick ? 0.1 : 0.25, options.smoke ? 1 : options.rounds ?? 10);
     for (const r of engineRows) emit(r);
+  }
+  if (wanted(TAP_E2E_GROUP)) {
+    // seconds per transfer: TCP needs a few round trips of slow start before it runs at speed
+    const seconds = options.smoke ? 0.3 : options.quick ? 1 : 3;
+    const warn = options.warn ?? ((line: string) => { process.stderr.write(`${line}\n`); });
+    for (const r of await tapEndToEndBenches(seconds, warn)) emit(r);
   }
   if (!options.json) write(`${formatTable(rows)}\n`);
   return rows;

@@ -19,7 +19,7 @@ interface BenchCliOptions {
 
 export function registerBench(program: Command): void {
   program.command('bench')
-    .description('benchmarks of the kernels (Wasm and pure TypeScript) and of the engine over the simulated host; no Xen needed')
+    .description('benchmarks of the kernels (Wasm and pure TypeScript), of the engine over the simulated host and, as root, of the engine between real TAPs and Linux stacks in namespaces of its own; no Xen needed')
     .option('--quick', 'short batches (about 10x faster, noisier)', false)
     .option('--json', 'JSON lines in the peer-bench schema (group kernel impl size GBps Gbitps Mops ns_per_op note) instead of a table', false)
     .option('--group <name...>', `only these groups (${BENCH_GROUPS.join(', ')})`)

@@ -11,9 +11,9 @@
 // behind, still enslaved to its bridge, for a restarted daemon to adopt (or to sweep when its vif
 // is gone). All I/O is nonblocking; readiness comes from libuv (uv_poll), no thread per device.
 
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { NetbackError } from '../wasm/errors.js';
-import { loadNative, SyscallError, type NativeAddon, type NativeBuffer, type PollHandle } from './native.js';
+import { loadNative, nativeAvailable, SyscallError, type NativeAddon, type NativeBuffer, type PollHandle } from './native.js';
 import { VNET_HDR_SIZE } from './vnet-header.js';
 
 export interface TapOffloads {
@@ -51,6 +51,15 @@ export function tapOwner(name: string, sysClassNet = '/sys/class/net'): string |
     return undefined; // no such interface
   }
   return alias.startsWith(TAP_OWNER_PREFIX) ? alias.slice(TAP_OWNER_PREFIX.length) : undefined;
+}
+
+/** Why TAP devices (and the network namespaces they are tested in) cannot be used here, or undefined. */
+export function tapUnavailableReason(): string | undefined {
+  if (process.platform !== 'linux') return 'not Linux';
+  if (process.getuid?.() !== 0) return 'not root (TAP devices and network namespaces need CAP_NET_ADMIN)';
+  if (!existsSync('/dev/net/tun')) return 'no /dev/net/tun';
+  if (!nativeAvailable()) return 'the native addon is not built (npm run build:native)';
+  return undefined;
 }
 
 /** The TAP configuration was refused before any syscall (bad name, offload combination...). */

@@ -1,8 +1,13 @@
 // `wasm-netback bench --json` rows: the peer-bench schema, and Wasm next to TypeScript for the
 // kernel groups. --smoke (hidden) keeps the batches tiny: the rows are checked, not the speed.
-import { execFile } from 'node:child_process';
+// The tap_e2e group runs for real as root (WNB_REQUIRE_TAP=1 makes a skip a failure) and must
+// leave no namespace or TAP behind, also when interrupted; without root it is one note row.
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { benchNetnsName, benchTapName } from '../../src/bench/tap-e2e.js';
+import { Netns, netnsNames } from '../../src/sim/netns.js';
+import { announceSkip, linkJson, withTimeout } from '../tap/env.js';
 
 const run = promisify(execFile);
 const bin = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
@@ -45,5 +50,76 @@ describe('wasm-netback bench', () => {
 
   it('bench_unknown_group_exits_64', async () => {
     await expect(run(process.execPath, [bin, 'bench', '--group', 'nope'])).rejects.toMatchObject({ code: 64, stderr: expect.stringContaining('nope') });
+  });
+});
+
+/** What a bench run as this process id could have left behind: its namespaces and TAPs. */
+async function leftBehind(pid: number): Promise<string[]> {
+  const names = await netnsNames();
+  const found: string[] = [];
+  for (const side of ['host', 'guest'] as const) {
+    if (names.includes(benchNetnsName(pid, side))) found.push(`netns ${benchNetnsName(pid, side)}`);
+    if (await linkJson(benchTapName(pid, side)) !== undefined) found.push(`link ${benchTapName(pid, side)}`);
+  }
+  return found;
+}
+
+const TAP_SUITE = 'test/cli/bench.test.ts tap_e2e (bench through real TAPs and namespaces)';
+
+describe.skipIf(announceSkip(TAP_SUITE))('wasm-netback bench --group tap_e2e (root)', () => {
+  it('bench_tap_e2e_rows_nonzero_and_nothing_left_behind', async () => {
+    const running = run(process.execPath, [bin, 'bench', '--smoke', '--json', '--group', 'tap_e2e'], { timeout: 100_000 });
+    const pid = running.child.pid!;
+    const { stdout, stderr } = await running;
+    const rows = stdout.trim().split('\n').map((line) => JSON.parse(line) as Row);
+    expect(stderr).not.toMatch(/skipped/);
+    expect(rows.map((r) => r.kernel).sort()).toEqual(['guest_rx_tcp_bulk', 'guest_rx_udp_64B', 'guest_tx_tcp_bulk', 'guest_tx_udp_64B']);
+    for (const r of rows) {
+      expect(r.group).toBe('tap_e2e');
+      expect(r.impl).toBe('wasm+tap');
+      expect(r.Mops, r.kernel).toBeGreaterThan(0);
+    }
+    for (const kernel of ['guest_tx_tcp_bulk', 'guest_rx_tcp_bulk']) {
+      const bulk = rows.find((r) => r.kernel === kernel)!;
+      expect(bulk.Gbitps, kernel).toBeGreaterThan(0);
+      // TSO on both TAPs: the transfers cross the ring as GSO frames, far above one MTU
+      expect(bulk.size, kernel).toBeGreaterThan(1514);
+    }
+    expect(await leftBehind(pid)).toEqual([]);
+  });
+
+  it('bench_tap_e2e_interrupted_removes_its_namespaces_and_stale_ones', async () => {
+    // a namespace named after a process that is gone: what a run killed outright leaves behind
+    const gone = spawn(process.execPath, ['-e', '']);
+    await new Promise((resolve) => gone.on('exit', resolve));
+    const stale = new Netns(benchNetnsName(gone.pid!, 'host'), { exact: true });
+    await stale.create();
+    try {
+      const child = spawn(process.execPath, [bin, 'bench', '--quick', '--json', '--group', 'tap_e2e'], { stdio: 'ignore' });
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      // interrupt once its vif TAP is in its namespace, in the middle of setting up or measuring
+      await withTimeout((async () => {
+        while ((await linkJson(benchTapName(child.pid!, 'host'), benchNetnsName(child.pid!, 'host'))) === undefined) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      })(), 30_000, 'the bench\'s vif TAP in its namespace');
+      child.kill('SIGINT');
+      expect(await withTimeout(exited, 15_000, 'the interrupted bench to exit')).toBe(130);
+      expect(await leftBehind(child.pid!)).toEqual([]);
+      expect(await netnsNames()).not.toContain(stale.name);
+    } finally {
+      await stale.destroy();
+    }
+  });
+});
+
+describe('wasm-netback bench --group tap_e2e (not root)', () => {
+  it('bench_tap_e2e_not_root_is_a_note_row_not_an_error', async () => {
+    // as root, a user namespace without a uid mapping makes the same process see itself as nobody
+    const [command, args] = process.getuid?.() === 0 ? ['unshare', ['--user', process.execPath]] : [process.execPath, []];
+    const { stdout, stderr } = await run(command, [...args, bin, 'bench', '--json', '--group', 'tap_e2e'], { timeout: 30_000 });
+    const rows = stdout.trim().split('\n').map((line) => JSON.parse(line) as Row);
+    expect(rows).toEqual([expect.objectContaining({ group: 'tap_e2e', kernel: 'skipped', note: expect.stringMatching(/^skipped: not (root|Linux)/) })]);
+    expect(stderr).toMatch(/tap_e2e skipped: not (root|Linux)/);
   });
 });

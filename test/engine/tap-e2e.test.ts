@@ -1,7 +1,6 @@
-// The engine between two real Linux network stacks. Host side: the vif's TAP (TapPort) moved into
-// namespace A with 198.18.0.1/24 and fd00:776e:62::1/64. Guest side: the SimHost guest's netfront
-// joined by GuestTap to a second TAP in namespace B (198.18.0.2/24, fd00:776e:62::2/64), so B's
-// kernel is the guest's IP stack and produces real checksum-partial and GSO frames. Then ARP/ND,
+// The engine between two real Linux network stacks (src/sim/linux-stacks.ts): the vif's TAP in
+// namespace A, the guest's netfront joined by GuestTap to a TAP in namespace B, whose kernel is the
+// guest's IP stack and produces real checksum-partial and GSO frames. Then ARP/ND,
 // ping both ways, and concurrent TCP bulk transfers both ways (sha256 compared on both ends), over
 // IPv4 and IPv6, for three set-ups: everything offloaded (GSO crosses the engine as GSO), a
 // frontend without GSO and checksum offload (Wasm segments and completes checksums towards the
@@ -13,10 +12,11 @@ import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { compileKernels, readKernels } from '../../src/index.js';
-import { findL4, GuestTap, NETFRONT_GSO_MAX_SIZE } from '../../src/sim/guest-tap.js';
-import { SimHost, type SimGuest } from '../../src/sim/host.js';
+import { findL4, type GuestTap } from '../../src/sim/guest-tap.js';
+import type { SimGuest } from '../../src/sim/host.js';
+import { GUEST4, GUEST6, HOST4, HOST6, LinuxStacks } from '../../src/sim/linux-stacks.js';
 import type { TapOffloads } from '../../src/tap/tap.js';
-import { tapInterfaces, type TapPort } from '../../src/tap/port.js';
+import type { TapPort } from '../../src/tap/port.js';
 import type { NetfrontFeatures } from '../../src/xen/sim/netfront.js';
 import { l4ChecksumValid } from '../reference/frames.js';
 import { announceSkip, ip, linkJson, TestNetns, uniqueName, type NsProcess } from '../tap/env.js';
@@ -35,10 +35,6 @@ function skipReason(): boolean {
 }
 const skip = skipReason();
 
-const HOST4 = '198.18.0.1';
-const GUEST4 = '198.18.0.2';
-const HOST6 = 'fd00:776e:62::1';
-const GUEST6 = 'fd00:776e:62::2';
 const MIB = 1024 * 1024;
 
 interface Setup {
@@ -102,33 +98,22 @@ for (const setup of SETUPS) {
     const nsB = new TestNetns();
     const vifName = uniqueName('wnbv');
     const guestName = uniqueName('wnbg');
-    let kernels: WebAssembly.Module;
-    let host: SimHost | undefined;
+    let stacks: LinuxStacks | undefined;
     let guest: SimGuest;
-    let guestTap: GuestTap | undefined;
-    let hostPort: TapPort | undefined;
-    let guestMac = '';
-    let hostMac = '';
+    let guestTap: GuestTap;
+    let hostPort: TapPort;
     /** Frames the guest was told are complete ('validated' / 'none') whose TCP/UDP checksum is wrong. */
     const badChecksums: string[] = [];
 
     const counters = (): Record<string, number> => guest.dataPath()!.counters();
 
     beforeAll(async () => {
-      kernels = await (compiled ??= readKernels().then(compileKernels));
-      for (const ns of [nsA, nsB]) {
-        await ns.create();
-        // IPv6 on (env.ts turns it off), without DAD's delay; devices moved in take these defaults.
-        await ns.exec('sysctl', '-q', '-w', ...['all.disable_ipv6=0', 'default.disable_ipv6=0', 'all.accept_dad=0', 'default.accept_dad=0'].map((key) => `net.ipv6.conf.${key}`));
-      }
-      const taps = tapInterfaces({ offloads: setup.hostTap });
-      host = new SimHost({
-        kernels, features: { maxQueues: setup.queues ?? 1 },
-        interfaces: { create: async (name, options) => { hostPort = await taps.create(name, options) as TapPort; return hostPort; } },
+      const kernels = await (compiled ??= readKernels().then(compileKernels));
+      stacks = await LinuxStacks.open({
+        kernels, hostNs: nsA, guestNs: nsB, vifName, guestTapName: guestName, ipv6: true,
+        hostTap: setup.hostTap, queues: setup.queues, mtu: setup.mtu, frontend: setup.frontend, rxBuffers: setup.rxBuffers,
       });
-      await host.start();
-      guest = await host.addGuest({ domid: 7, queues: setup.queues ?? 1, features: setup.frontend, nic: { vifname: vifName, mtu: setup.mtu } });
-      if (setup.rxBuffers !== undefined) guest.netfront.setRxBufferLimit(setup.rxBuffers);
+      ({ guest, guestTap, hostPort } = stacks);
       guest.netfront.on('receive', (packet) => {
         if (packet.checksum === 'partial' || packet.gso !== undefined) return;
         const l4 = findL4(packet.frame);
@@ -137,33 +122,11 @@ for (const setup of SETUPS) {
           if (process.env.WNB_E2E_DEBUG) console.log('BAD', Buffer.from(packet.frame).toString('hex'));
         }
       });
-      guestTap = GuestTap.open({ netfront: guest.netfront, name: guestName, mtu: setup.mtu ?? 1500, queue: 'flow' });
-
-      await ip('link', 'set', 'dev', vifName, 'netns', nsA.name);
-      await ip('-n', nsA.name, 'addr', 'add', `${HOST4}/24`, 'dev', vifName);
-      await ip('-n', nsA.name, 'addr', 'add', `${HOST6}/64`, 'dev', vifName, 'nodad');
-      await ip('-n', nsA.name, 'link', 'set', 'dev', vifName, 'up');
-
-      await ip('link', 'set', 'dev', guestName, 'netns', nsB.name);
-      // a Linux netfront caps its GSO frames so they fit the TX ring (64 KiB - 1)
-      await ip('-n', nsB.name, 'link', 'set', 'dev', guestName, 'gso_max_size', String(NETFRONT_GSO_MAX_SIZE));
-      await ip('-n', nsB.name, 'addr', 'add', `${GUEST4}/24`, 'dev', guestName);
-      await ip('-n', nsB.name, 'addr', 'add', `${GUEST6}/64`, 'dev', guestName, 'nodad');
-      await ip('-n', nsB.name, 'link', 'set', 'dev', guestName, 'up');
-      hostMac = String((await linkJson(vifName, nsA.name))?.address);
-      guestMac = String((await linkJson(guestName, nsB.name))?.address);
     });
 
     afterAll(async () => {
-      try {
-        guestTap?.close();
-        const current = host;
-        host = undefined;
-        await current?.close();
-      } finally {
-        await nsA.destroy();
-        await nsB.destroy();
-      }
+      // open() removes what it made when it fails; the namespaces go in any case
+      await (stacks?.close() ?? Promise.all([nsA.destroy(), nsB.destroy()]));
       // nothing of ours is left: the TAPs went with their fds, the namespaces with `ip netns del`
       expect(await linkJson(vifName)).toBeUndefined();
       expect(await linkJson(guestName)).toBeUndefined();
@@ -188,14 +151,14 @@ for (const setup of SETUPS) {
     test(`e2e_${setup.name}_arp_ping_v4_both_ways`, async () => {
       await Promise.all([ping(nsA, GUEST4), ping(nsB, HOST4)]);
       // ARP resolved each side to the other's real MAC, through the engine
-      expect(await neighbour(nsA, vifName, GUEST4)).toBe(guestMac);
-      expect(await neighbour(nsB, guestName, HOST4)).toBe(hostMac);
+      expect(await neighbour(nsA, vifName, GUEST4)).toBe(stacks!.guestMac);
+      expect(await neighbour(nsB, guestName, HOST4)).toBe(stacks!.hostMac);
     });
 
     test(`e2e_${setup.name}_nd_ping_v6_both_ways`, async () => {
       await Promise.all([ping(nsA, GUEST6), ping(nsB, HOST6)]);
-      expect(await neighbour(nsA, vifName, GUEST6)).toBe(guestMac);
-      expect(await neighbour(nsB, guestName, HOST6)).toBe(hostMac);
+      expect(await neighbour(nsA, vifName, GUEST6)).toBe(stacks!.guestMac);
+      expect(await neighbour(nsB, guestName, HOST6)).toBe(stacks!.hostMac);
     });
 
     for (const version of [4, 6] as const) {
@@ -227,7 +190,7 @@ for (const setup of SETUPS) {
         const hostAddress = version === 4 ? HOST4 : HOST6;
         const guestAddress = version === 4 ? GUEST4 : GUEST6;
         const before = counters();
-        const tapBefore = { ...guestTap!.stats };
+        const tapBefore = { ...guestTap.stats };
         const port = 5000 + version * 10;
         const procs: NsProcess[] = [];
         try {
@@ -254,11 +217,11 @@ for (const setup of SETUPS) {
         if (process.env.WNB_E2E_DEBUG) {
           const d: Record<string, number> = {};
           for (const k of Object.keys(after)) if (after[k] !== before[k]) d[k] = after[k]! - (before[k] ?? 0);
-          console.log(setup.name, version, JSON.stringify(d), JSON.stringify(guestTap!.stats), JSON.stringify(guest.netfront.stats()), JSON.stringify(hostPort!.stats),
+          console.log(setup.name, version, JSON.stringify(d), JSON.stringify(guestTap.stats), JSON.stringify(guest.netfront.stats()), JSON.stringify(hostPort.stats),
             'retransmits', await tcpCounter(nsA, 'RetransSegs'), await tcpCounter(nsB, 'RetransSegs'));
         }
         const delta = (name: string): number => (after[name] ?? 0) - (before[name] ?? 0);
-        const tap = guestTap!.stats;
+        const tap = guestTap.stats;
         const gso = { fromStack: tap.fromStackGso - tapBefore.fromStackGso, toStack: tap.toStackGso - tapBefore.toStackGso };
         const partial = { fromStack: tap.fromStackPartial - tapBefore.fromStackPartial, toStack: tap.toStackPartial - tapBefore.toStackPartial };
         // a full backlog holds the host TAP back instead of dropping (Linux stops the vif's queue)
@@ -308,13 +271,13 @@ for (const setup of SETUPS) {
           expect(delta('txSoftwareSegments')).toBeGreaterThan(0);
           expect(delta('tx_sw_csum')).toBeGreaterThan(0);
         }
-        expect(hostPort!.stats.txDropped).toBe(0); // the host kernel took every frame the engine wrote
+        expect(hostPort.stats.txDropped).toBe(0); // the host kernel took every frame the engine wrote
         expect(badChecksums).toEqual([]);
         // neither kernel saw a segment with a bad checksum (frames given to them as complete included)
         expect(await tcpCounter(nsA, 'InCsumErrors')).toBe(0);
         expect(await tcpCounter(nsB, 'InCsumErrors')).toBe(0);
-        expect(guestTap!.stats.toStackDropped, guestTap!.lastWriteError).toBe(0);
-        expect(guestTap!.stats.unparsed).toBe(0); // every checksum-partial frame for the guest was TCP/UDP over IP
+        expect(guestTap.stats.toStackDropped, guestTap.lastWriteError).toBe(0);
+        expect(guestTap.stats.unparsed).toBe(0); // every checksum-partial frame for the guest was TCP/UDP over IP
       });
     }
 
@@ -375,11 +338,10 @@ for (const setup of SETUPS) {
             if (now.rx_ring_bytes! - before.rx_ring_bytes! > 2 * MIB && now.tx_ring_bytes! - before.tx_ring_bytes! > 2 * MIB) break;
             await new Promise((resolve) => setTimeout(resolve, 20));
           }
-          const current = host!;
-          host = undefined;
-          await current.close();
-          expect(current.grants.mappedPages()).toBe(0);
-          expect(current.channels.openPorts(current.backendDomid)).toBe(0);
+          await stacks!.closeHost();
+          const { grants, channels, backendDomid } = stacks!.host;
+          expect(grants.mappedPages()).toBe(0);
+          expect(channels.openPorts(backendDomid)).toBe(0);
           // the vif's TAP is gone from namespace A; the guest side still stands until afterAll
           expect(await linkJson(vifName, nsA.name)).toBeUndefined();
           await new Promise((resolve) => setTimeout(resolve, 100)); // late readiness / timers find nothing to do

@@ -1,54 +1,23 @@
-// Shared by the TAP suites: whether real TAP tests can run here, a per-test network namespace,
-// and small frame builders. Every wait is bounded; all traffic stays inside the namespace.
+// Shared by the TAP suites: whether real TAP tests can run here, a per-test network namespace
+// (src/sim/netns.ts), and small frame builders.
 
-import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { promisify } from 'node:util';
-import { nativeAvailable } from '../../src/tap/native.js';
-import type { TapDevice } from '../../src/tap/tap.js';
+import { linkJson, Netns, withTimeout } from '../../src/sim/netns.js';
+import { tapUnavailableReason, type TapDevice } from '../../src/tap/tap.js';
 import { onesSum, internetChecksum } from '../reference/checksum.js';
-
-const run = promisify(execFile);
-
-/** Why the real-TAP suites cannot run here, or undefined when they can. */
-export function tapSkipReason(): string | undefined {
-  if (process.platform !== 'linux') return 'not Linux';
-  if (process.getuid?.() !== 0) return 'not root (TAP devices and network namespaces need CAP_NET_ADMIN)';
-  if (!existsSync('/dev/net/tun')) return 'no /dev/net/tun';
-  if (!nativeAvailable()) return 'the native addon is not built (npm run build:native)';
-  return undefined;
-}
 
 /**
  * Skipping is never silent: the reason is printed, and WNB_REQUIRE_TAP=1 (set by CI) turns a
  * skip into a failure so a machine that should run these cannot pass without them.
  */
 export function announceSkip(suite: string): boolean {
-  const reason = tapSkipReason();
+  const reason = tapUnavailableReason();
   if (reason === undefined) return false;
   if (process.env.WNB_REQUIRE_TAP === '1') throw new Error(`${suite}: cannot run (${reason}) but WNB_REQUIRE_TAP=1`);
   console.warn(`SKIPPED ${suite}: ${reason}`);
   return true;
 }
 
-export function uniqueName(prefix: string): string {
-  return `${prefix}${randomBytes(4).toString('hex')}`.slice(0, 15);
-}
-
-export async function ip(...args: string[]): Promise<string> {
-  const { stdout } = await run('ip', args, { timeout: 10_000 });
-  return stdout;
-}
-
-export async function linkJson(name: string, netns?: string, ...flags: string[]): Promise<Record<string, unknown> | undefined> {
-  try {
-    const out = await ip(...(netns ? ['-n', netns] : []), '-j', ...flags, 'link', 'show', 'dev', name);
-    return (JSON.parse(out) as Record<string, unknown>[])[0];
-  } catch {
-    return undefined;
-  }
-}
+export { ip, linkJson, NsProcess, uniqueName, withTimeout } from '../../src/sim/netns.js';
 
 export async function rxStats(name: string, netns: string): Promise<{ packets: number; bytes: number }> {
   const link = await linkJson(name, netns, '-s');
@@ -57,84 +26,11 @@ export async function rxStats(name: string, netns: string): Promise<{ packets: n
   return { packets: rx.packets, bytes: rx.bytes };
 }
 
-/** A network namespace of this test file's own; traffic in it never leaves the machine. */
-export class TestNetns {
-  readonly name = uniqueName('wnb-test-');
-  private children = new Set<ChildProcessWithoutNullStreams>();
-
-  async create(): Promise<void> {
-    await ip('netns', 'add', this.name);
-    await ip('-n', this.name, 'link', 'set', 'lo', 'up');
-    // No IPv6 autoconfiguration chatter (RS, MLD, DAD) among the frames the tests read.
-    for (const scope of ['all', 'default']) {
-      await run('ip', ['netns', 'exec', this.name, 'sysctl', '-q', '-w', `net.ipv6.conf.${scope}.disable_ipv6=1`], { timeout: 10_000 });
-    }
+/** A network namespace of this test file's own, removed by destroy(). */
+export class TestNetns extends Netns {
+  constructor() {
+    super('wnb-test-');
   }
-
-  async exec(...args: string[]): Promise<string> {
-    const { stdout } = await run('ip', ['netns', 'exec', this.name, ...args], { timeout: 10_000 });
-    return stdout;
-  }
-
-  /** Runs `node -e script` inside the namespace; killed by destroy() at the latest. */
-  node(script: string): NsProcess {
-    const child = spawn('ip', ['netns', 'exec', this.name, process.execPath, '-e', script]);
-    this.children.add(child);
-    child.on('exit', () => this.children.delete(child));
-    return new NsProcess(child);
-  }
-
-  async destroy(): Promise<void> {
-    for (const child of this.children) child.kill('SIGKILL');
-    await ip('netns', 'del', this.name).catch(() => undefined);
-  }
-}
-
-/** A child process's stdout as lines, with a bounded wait for a line matching a pattern. */
-export class NsProcess {
-  readonly lines: string[] = [];
-  private waiters: Array<() => void> = [];
-  private stderr = '';
-
-  constructor(readonly child: ChildProcessWithoutNullStreams) {
-    let pending = '';
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk: string) => { this.stderr += chunk; });
-    child.stdout.on('data', (chunk: string) => {
-      pending += chunk;
-      let nl: number;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        this.lines.push(pending.slice(0, nl));
-        pending = pending.slice(nl + 1);
-      }
-      for (const wake of this.waiters.splice(0)) wake();
-    });
-  }
-
-  waitFor(match: RegExp, timeoutMs = 10_000): Promise<string> {
-    const found = new Promise<string>((resolve) => {
-      const check = (): void => {
-        const line = this.lines.find((l) => match.test(l));
-        if (line !== undefined) resolve(line);
-        else this.waiters.push(check);
-      };
-      check();
-    });
-    return withTimeout(found, timeoutMs, `a line matching ${match} (stderr: ${this.stderr.trim() || 'empty'})`);
-  }
-
-  kill(): void {
-    this.child.kill('SIGKILL');
-  }
-}
-
-export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /**

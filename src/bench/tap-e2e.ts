@@ -1,0 +1,239 @@
+// The tap_e2e group: the engine between two real Linux network stacks (src/sim/linux-stacks.ts),
+// in two network namespaces of the benchmark's own. Guest TX is the guest's kernel (namespace B,
+// behind the simulated netfront) sending to the host's (namespace A, behind the vif's real TAP);
+// guest RX the other way round. Measured: a TCP bulk transfer and a 64-byte UDP flood each way,
+// between `node -e` peers in the namespaces, timed by the receiving peer.
+//
+// Everything is driven by the event loop (TAP readiness, event channels, child processes): the
+// group only ever awaits, because a synchronous loop in this process would stall the engine and
+// the guest's netfront, and with them every transfer the loop waits for. The namespaces are
+// removed on the way out, on SIGINT/SIGTERM/SIGHUP, and (should this process be killed outright)
+// by the next run, which deletes those whose process is gone.
+
+import { constants } from 'node:os';
+import { compileKernels } from '../wasm/module.js';
+import { readKernels } from '../wasm/node-source.js';
+import { GUEST4, HOST4, LinuxStacks } from '../sim/linux-stacks.js';
+import { ip, Netns, netnsNames, type NsProcess } from '../sim/netns.js';
+import { tapUnavailableReason } from '../tap/tap.js';
+import { row, type BenchRow } from './harness.js';
+
+export const TAP_E2E_GROUP = 'tap_e2e';
+const IMPL = 'wasm+tap';
+const NETNS_PREFIX = 'wnb-bench-';
+const TCP_PORT = 5201;
+const UDP_PORT = 5202;
+/** Ethernet + IPv4 + UDP headers: a 22-byte payload makes a 64-byte frame. */
+const UDP_PAYLOAD_64B = 64 - 42;
+
+/** The namespaces of one run: named after this process, so a later run can tell they are stale. */
+export function benchNetnsName(pid: number, side: 'host' | 'guest'): string {
+  return `${NETNS_PREFIX}${pid}-${side}`;
+}
+
+/** The run's TAP names (IFNAMSIZ: at most 15 bytes; a Linux pid has at most 7 digits). */
+export function benchTapName(pid: number, side: 'host' | 'guest'): string {
+  return `wnbb${pid}${side === 'host' ? 'v' : 'g'}`;
+}
+
+/** A TCP receiver: counts bytes to EOF, prints `got BYTES SECONDS` (first byte to EOF). */
+function tcpReceiver(address: string, limitSeconds: number): string {
+  return `const srv=require('net').createServer((s)=>{srv.close();let n=0,t0=0n;
+s.on('data',(b)=>{if(n===0)t0=process.hrtime.bigint();n+=b.length});
+s.on('end',()=>{console.log('got '+n+' '+Number(process.hrtime.bigint()-t0)/1e9);process.exit(0)})});
+srv.listen(${TCP_PORT},'${address}',()=>console.log('ready'));setTimeout(()=>{console.log('timeout');process.exit(2)},${limitSeconds * 1000})`;
+}
+
+/** A TCP sender: writes as fast as the connection takes for `seconds`, then closes; prints `sent BYTES`. */
+function tcpSender(address: string, seconds: number, limitSeconds: number): string {
+  return `const b=Buffer.alloc(1<<20,0x5a);let n=0;const s=require('net').connect(${TCP_PORT},'${address}',()=>{
+const end=Date.now()+${seconds * 1000};const pump=()=>{while(Date.now()<end){n+=b.length;if(!s.write(b)){s.once('drain',pump);return}}
+s.end(()=>{console.log('sent '+n);process.exit(0)})};pump()});
+s.on('error',(e)=>{console.log('error '+e.message);process.exit(1)});setTimeout(()=>{console.log('timeout');process.exit(2)},${limitSeconds * 1000})`;
+}
+
+/** A UDP receiver: counts datagrams; on SIGTERM prints `got COUNT SECONDS` (first to last). */
+function udpReceiver(address: string, limitSeconds: number): string {
+  return `const s=require('dgram').createSocket('udp4');let n=0,t0=0n,t1=0n;
+s.on('message',()=>{t1=process.hrtime.bigint();if(n++===0)t0=t1});s.bind(${UDP_PORT},'${address}',()=>console.log('ready'));
+process.on('SIGTERM',()=>{console.log('got '+n+' '+Number(t1-t0)/1e9);process.exit(0)});setTimeout(()=>process.exit(2),${limitSeconds * 1000})`;
+}
+
+/**
+ * A UDP flood for `seconds`: bursts of 64 datagrams, each burst once the previous one's last send
+ * completed (so the socket, not memory, bounds what is in flight); prints `sent COUNT`.
+ */
+function udpSender(address: string, seconds: number): string {
+  return `const s=require('dgram').createSocket('udp4');const b=Buffer.alloc(${UDP_PAYLOAD_64B});let n=0;const end=Date.now()+${seconds * 1000};
+const burst=()=>{if(Date.now()>=end){console.log('sent '+n);s.close();return}for(let i=0;i<63;i++)s.send(b,${UDP_PORT},'${address}');
+s.send(b,${UDP_PORT},'${address}',burst);n+=64};burst()`;
+}
+
+interface Direction {
+  kernel: 'guest_tx' | 'guest_rx';
+  /** Where the sending peer runs, where the receiving one does, and the receiver's address. */
+  from: Netns;
+  to: Netns;
+  address: string;
+  /** The engine's counters for this direction's ring. */
+  ring: 'tx_ring' | 'rx_ring';
+}
+
+interface Measured<T> {
+  result: T;
+  /** Frames and bytes through the direction's ring. */
+  packets: number;
+  bytes: number;
+  /**
+   * Shares of the wall time: the engine's (rings, kernels, grant copies, writes to the vif's TAP),
+   * and this process's CPU in user space and in the kernel (whose part includes the receiving
+   * stack's work, which a TAP write runs in the writer's context).
+   */
+  engineShare: number;
+  userShare: number;
+  systemShare: number;
+}
+
+/** What the engine and this process did while `body` ran. */
+async function measured<T>(stacks: LinuxStacks, ring: Direction['ring'], body: () => Promise<T>): Promise<Measured<T>> {
+  const dataPath = stacks.guest.dataPath()!;
+  const busyMs = () => dataPath.queues.reduce((sum, queue) => sum + queue.stats.busyMs, 0);
+  const before = dataPath.counters();
+  const busyBefore = busyMs();
+  const cpuBefore = process.cpuUsage();
+  const start = performance.now();
+  const result = await body();
+  const wallMs = performance.now() - start;
+  const cpu = process.cpuUsage(cpuBefore);
+  const after = dataPath.counters();
+  const delta = (name: string) => (after[name] ?? 0) - (before[name] ?? 0);
+  return {
+    result, packets: delta(`${ring}_packets`), bytes: delta(`${ring}_bytes`),
+    engineShare: (busyMs() - busyBefore) / wallMs, userShare: cpu.user / 1000 / wallMs, systemShare: cpu.system / 1000 / wallMs,
+  };
+}
+
+/** Where this process's time went: the part of the note that says what bounded the figure. */
+function shares(m: Measured<unknown>): string {
+  const percent = (share: number) => `${(100 * share).toFixed(0)} %`;
+  return `of the time: engine busy ${percent(m.engineShare)}, this process's CPU ${percent(m.userShare)} user + ${percent(m.systemShare)} kernel`;
+}
+
+/** The two numbers of a peer's `word A B` line; a line other than the expected one is an error. */
+async function report(peer: NsProcess, word: string, timeoutMs: number): Promise<[number, number]> {
+  const line = await peer.waitFor(/^(got|sent|error|timeout)/, timeoutMs);
+  const [first, a, b] = line.split(' ');
+  if (first !== word) throw new Error(`tap_e2e: a peer reported "${line}" instead of "${word} ..."`);
+  return [Number(a), Number(b ?? 0)];
+}
+
+/**
+ * Runs `body` with `start(ns, script)`, which runs a peer (a receiver's start waits for its
+ * `ready`); every peer is killed once `body` is done, however it ends.
+ */
+async function withPeers<T>(body: (start: (ns: Netns, script: string, receiver?: 'receiver') => Promise<NsProcess>) => Promise<T>): Promise<T> {
+  const peers: NsProcess[] = [];
+  try {
+    return await body(async (ns, script, receiver) => {
+      const peer = ns.node(script);
+      peers.push(peer);
+      if (receiver !== undefined) await peer.waitFor(/^ready$/);
+      return peer;
+    });
+  } finally {
+    for (const peer of peers) peer.kill();
+  }
+}
+
+async function tcpBulk(stacks: LinuxStacks, direction: Direction, seconds: number): Promise<BenchRow> {
+  const limit = seconds + 20;
+  const m = await measured(stacks, direction.ring, () => withPeers(async (start) => {
+    const receiver = await start(direction.to, tcpReceiver(direction.address, limit), 'receiver');
+    await start(direction.from, tcpSender(direction.address, seconds, limit));
+    return report(receiver, 'got', limit * 1000);
+  }));
+  const [bytes, elapsed] = m.result;
+  const frames = Math.max(1, m.packets);
+  return row(TAP_E2E_GROUP, `${direction.kernel}_tcp_bulk`, IMPL, Math.round(m.bytes / frames), m.packets / elapsed, bytes / frames,
+    `TCP payload ${(bytes / 2 ** 20).toFixed(0)} MiB over the receiver's ${elapsed.toFixed(2)} s; size = mean frame on the ring (GSO crosses whole); Mops = ring frames/s; ${shares(m)}`);
+}
+
+async function udpFlood(stacks: LinuxStacks, direction: Direction, seconds: number): Promise<BenchRow> {
+  const limit = seconds + 20;
+  const m = await measured(stacks, direction.ring, () => withPeers(async (start) => {
+    const receiver = await start(direction.to, udpReceiver(direction.address, limit), 'receiver');
+    const [sent] = await report(await start(direction.from, udpSender(direction.address, seconds)), 'sent', limit * 1000);
+    // the last datagrams still cross the engine: let them land before the receiver reports
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    receiver.kill('SIGTERM');
+    const [received, elapsed] = await report(receiver, 'got', 5_000);
+    return { sent, received, elapsed };
+  }));
+  const { sent, received, elapsed } = m.result;
+  return row(TAP_E2E_GROUP, `${direction.kernel}_udp_64B`, IMPL, 64, received / Math.max(elapsed, 1e-9), 64,
+    `64-byte UDP frames received by the peer over ${elapsed.toFixed(2)} s (sent ${sent}, through the ring ${m.packets}, received ${received}: the rest dropped at a full TAP queue); Mops = Mpps; ${shares(m)}`);
+}
+
+/** Deletes namespaces earlier runs left behind when they were killed outright (their pid is gone). */
+async function removeStaleNamespaces(): Promise<void> {
+  for (const name of await netnsNames()) {
+    const pid = new RegExp(`^${NETNS_PREFIX}(\\d+)-`).exec(name)?.[1];
+    if (pid !== undefined && !processAlive(Number(pid))) await ip('netns', 'del', name).catch(() => undefined);
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Runs `body` with `cleanup` also run on SIGINT, SIGTERM and SIGHUP (then the process exits as the
+ * signal would have made it) and, in any case, on the way out.
+ */
+async function cleanedUpOnSignal<T>(cleanup: () => Promise<void>, body: () => Promise<T>): Promise<T> {
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    void cleanup().finally(() => process.exit(128 + constants.signals[signal]));
+  };
+  for (const signal of signals) process.once(signal, onSignal);
+  try {
+    return await body();
+  } finally {
+    for (const signal of signals) process.off(signal, onSignal);
+    await cleanup();
+  }
+}
+
+/**
+ * The tap_e2e rows, or (not root, no /dev/net/tun, no addon) one row saying why the group was
+ * skipped, its reason also given to `warn`.
+ */
+export async function tapEndToEndBenches(seconds: number, warn: (line: string) => void): Promise<BenchRow[]> {
+  const reason = tapUnavailableReason();
+  if (reason !== undefined) {
+    warn(`wasm-netback bench: ${TAP_E2E_GROUP} skipped: ${reason}`);
+    return [{ group: TAP_E2E_GROUP, kernel: 'skipped', impl: IMPL, size: 0, GBps: 0, Gbitps: 0, Mops: 0, ns_per_op: 0, note: `skipped: ${reason}` }];
+  }
+  await removeStaleNamespaces();
+  const kernels = await compileKernels(await readKernels());
+  const pid = process.pid;
+  const hostNs = new Netns(benchNetnsName(pid, 'host'), { exact: true });
+  const guestNs = new Netns(benchNetnsName(pid, 'guest'), { exact: true });
+  let stacks: LinuxStacks | undefined;
+  // the TAPs go with this process's fds in any case; the namespaces would outlive it
+  const cleanup = async () => { await (stacks?.close() ?? Promise.all([hostNs.destroy(), guestNs.destroy()])); };
+  return cleanedUpOnSignal(cleanup, async () => {
+    stacks = await LinuxStacks.open({ kernels, hostNs, guestNs, vifName: benchTapName(pid, 'host'), guestTapName: benchTapName(pid, 'guest') });
+    const guestTx: Direction = { kernel: 'guest_tx', from: guestNs, to: hostNs, address: HOST4, ring: 'tx_ring' };
+    const guestRx: Direction = { kernel: 'guest_rx', from: hostNs, to: guestNs, address: GUEST4, ring: 'rx_ring' };
+    const rows: BenchRow[] = [];
+    for (const direction of [guestTx, guestRx]) rows.push(await tcpBulk(stacks, direction, seconds));
+    for (const direction of [guestTx, guestRx]) rows.push(await udpFlood(stacks, direction, seconds));
+    return rows;
+  });
+}
