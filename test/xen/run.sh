@@ -14,9 +14,10 @@ C="${XEN_TESTBED_CACHE:-$ROOT/.cache/xen-testbed}"; export XEN_TESTBED_CACHE="$C
 t0=$(date +%s)
 bash "$HERE/bed/build.sh"
 cd "$ROOT"
-[ -s build/netback.wasm ] || npm run build:wasm
+# what goes into dom0 is this checkout as it is now (each step is quick when nothing changed)
+npm run build:wasm > /dev/null
 npm run build:ts > /dev/null
-[ -s build/Release/netback.node ] || npm run build:native
+npm run build:native > /dev/null
 S="$(mktemp -d)"; trap 'rm -rf "$S"' EXIT
 O="$S/opt/wasm-netback"; mkdir -p "$O/build/Release" "$O/node_modules"
 cp -a dist package.json "$O/"; cp "$HERE/scenarios/fpu-probe.mjs" "$HERE/scenarios/profile-summary.mjs" "$O/"

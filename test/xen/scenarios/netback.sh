@@ -81,6 +81,13 @@ if [ $ok = 1 ] && [ "$enslaved" = 1 ] && [ "$back" = 3 ]; then result ping PASS 
 snap=$(node -e "fetch('http://127.0.0.1:7041/snapshot').then(r=>r.json()).then(s=>{const v=s.vifs.find(x=>x.name==='$VIF');console.log(v?[v.state,v.queues.length,v.queues[0].tx.reqProd,v.queues[0].rx.reqProd].join(' '):'absent')}).catch(e=>console.log('error '+e.message))")
 case "$snap" in Connected\ *) result viz-snapshot PASS "$VIF: state queues tx.req_prod rx.req_prod = $snap";; *) result viz-snapshot FAIL "$snap";; esac
 
+# `list` / `stats --json` over the live daemon's control socket (root-only, /run/wasm-netback)
+lst=$(node dist/src/cli/main.js list --json 2>&1); lrc=$?
+lv=$(echo "$lst" | node -e "let t='';process.stdin.on('data',d=>t+=d).on('end',()=>{const a=JSON.parse(t);const v=a.vifs.find(x=>x.name==='$VIF');console.log(v?[v.state,v.queues,v.carrier].join(' '):'absent')})" 2>&1)
+sts=$(node dist/src/cli/main.js stats --json 2>&1 | node -e "let t='';process.stdin.on('data',d=>t+=d).on('end',()=>{const a=JSON.parse(t);const v=a.vifs.find(x=>x.name==='$VIF');console.log(v?Object.keys(v.counters).length+' counters, rx_ring_packets='+v.counters.rx_ring_packets:'absent')})" 2>&1)
+sockmode=$(stat -c %a /run/wasm-netback/control.sock 2>/dev/null)
+case "$lrc $lv $sts" in "0 Connected 1 true "*counters*) result list-stats PASS "list: $VIF $lv; stats: $sts; socket mode $sockmode";; *) result list-stats FAIL "rc=$lrc list=$lv stats=$sts out=$(echo "$lst" | head -c 200)";; esac
+
 if [ $ok = 1 ]; then
   memwatch $DPID 3 & MW=$!
   bulk wasm
@@ -148,9 +155,10 @@ if [ "${EXTRA_SCENARIOS:-1}" != 0 ] && [ $ok = 1 ]; then
   dev=$(first_vif_devid $D)
   timeout 40 xl network-detach guest3 $dev >/dev/null 2>&1
   for i in $(seq 1 40); do [ -z "$(first_vif_devid $D)" ] && break; sleep 0.5; done
-  timeout 40 xl network-attach guest3 bridge=xenbr0 mac=00:16:3e:00:00:02 rate=2Mb/s >/dev/null 2>&1
+  timeout 60 xl network-attach guest3 bridge=xenbr0 mac=00:16:3e:00:00:02 rate=2Mb/s > /tmp/xl.out 2>&1
   dev=$(first_vif_devid $D); VIF=vif$D.$dev
   rate_up=0; wait_bstate $D "$dev" 4 40 && wait_ping $GUEST 40 >/dev/null && wait_guest 30 >/dev/null && rate_up=1
+  [ $rate_up = 1 ] || diag rate-attach
   t0=$(now); n=$( [ $rate_up = 1 ] && guest_tx 2 120 || echo 0); t1=$(now)
   mbit=$(awk -v n=$n -v a=$t0 -v b=$t1 'BEGIN{printf "%.2f", n*8/(b-a)/1e6}')
   if [ "$n" = $((2*1048576)) ] && awk -v m=$mbit 'BEGIN{exit !(m <= 2.4 && m > 0.5)}'; then result rate PASS "rate=2Mb/s: 2 MiB guest-tx at $mbit Mbit/s (unlimited: ${W_TX:-?})"
