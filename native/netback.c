@@ -1049,6 +1049,7 @@ static napi_value sd_notify(napi_env env, napi_callback_info info) {
 static napi_value define_constants(napi_env env, napi_value exports) {
   static const struct { const char *name; int64_t value; } constants[] = {
     { "IFF_TAP", IFF_TAP }, { "IFF_NO_PI", IFF_NO_PI }, { "IFF_VNET_HDR", IFF_VNET_HDR },
+    { "IFF_TUN_EXCL", IFF_TUN_EXCL },
     { "TUN_F_CSUM", TUN_F_CSUM }, { "TUN_F_TSO4", TUN_F_TSO4 }, { "TUN_F_TSO6", TUN_F_TSO6 },
     { "TUN_F_TSO_ECN", TUN_F_TSO_ECN }, { "IFF_UP", IFF_UP }, { "IFF_RUNNING", IFF_RUNNING },
     { "UV_READABLE", UV_READABLE }, { "UV_WRITABLE", UV_WRITABLE }, { "IFNAMSIZ", IFNAMSIZ },

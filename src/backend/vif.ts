@@ -20,8 +20,8 @@ import { BackendStateMachine, XenbusState, XenbusStateError, parseXenbusState, x
 export interface NetworkInterface {
   readonly name: string;
   /**
-   * The interface was left, configured and enslaved by the hotplug script, by an earlier backend
-   * process that died serving this vif (a persistent TAP): the restart carries on with it.
+   * The interface already existed marked with this vif's owner: an earlier backend process that
+   * died serving the vif left it (a persistent TAP, as the hotplug script configured it).
    */
   readonly adopted?: boolean;
   close(): Promise<void>;
@@ -125,10 +125,11 @@ export class Vif {
   private connectedConfig: FrontendConfig | undefined;
   private hotplugErrorLogged = false;
   /**
-   * Set when this vif cannot be served after a crash of an earlier process (its interface is
-   * gone): until the frontend closes, its Connected must not reconnect us.
+   * This vif cannot be served: an earlier process died serving it and its interface went with
+   * it, and no hotplug script will put a new one on the bridge. For the life of this object the
+   * backend only closes; the toolstack re-creating the device (`xl network-attach`) starts over.
    */
-  private closingAfterLostInterface = false;
+  private interfaceLost = false;
 
   constructor(options: VifOptions) {
     this.xs = options.xs;
@@ -317,21 +318,20 @@ export class Vif {
         backendDomid: this.backendDomid, frontendDomid: this.frontendDomid, devid: this.devid, handle,
         backendPath: this.backendPath, frontendPath, name, iface: this.ifaceValue,
       });
-      const lostInterface = leftByCrash && this.ifaceValue.adopted !== true;
-      if (leftByCrash && !lostInterface) this.log('info', `carrying on with ${name}, left on its bridge by an earlier process that died serving this vif`);
-      if (lostInterface) {
-        // That process's interface died with it, and the hotplug script that put it on its bridge
-        // will not run again: serving a new one would look Connected and carry nothing (a wedged
-        // guest). Close instead, so the frontend sees it and a re-attach brings the vif back.
-        this.closingAfterLostInterface = true;
+      if (leftByCrash && this.ifaceValue.adopted !== true) {
+        // Serving a new interface would look Connected and carry nothing (a wedged guest): close
+        // as a failed probe does, so the frontend sees it, and follow it to Closed.
+        this.interfaceLost = true;
         await this.xs.rm(`${this.backendPath}/hotplug-status`);
+        await this.devFatal(ERRNO.ENODEV, `the interface of an earlier wasm-netback process that served this vif is gone (not persistent, or removed): closing; re-attach the vif`);
+        this.currentPhase = 'running';
+        await this.addWatch('frontend-state', `${frontendPath}/state`, () => this.frontendChanged());
+        return;
       }
+      if (leftByCrash) this.log('info', `carrying on with ${name}, which an earlier process left behind when it died serving this vif`);
       await this.machine.setBackendState(XenbusState.InitWait);
       this.currentPhase = 'running';
       await this.addWatch('frontend-state', `${frontendPath}/state`, () => this.frontendChanged());
-      if (lostInterface) {
-        await this.fatal(ERRNO.ENODEV, `the interface of an earlier wasm-netback process that served this vif is gone (not persistent, or removed): closing; re-attach the vif`);
-      }
     } catch (err) {
       await this.devFatal(errnoOf(err), messageOf(err), err);
       await this.teardown('unregistered');
@@ -364,6 +364,14 @@ export class Vif {
     this.lastFrontendState = state;
     this.log('debug', `${frontendPath} -> ${xenbusStateName(state)}`);
 
+    if (this.interfaceLost) {
+      // only the close goes on: Closed once the frontend is (or is gone), then unregistered
+      if (state !== XenbusState.Closed && state !== XenbusState.Unknown) return;
+      await this.machine.setBackendState(XenbusState.Closed);
+      await this.teardown('unregistered');
+      return;
+    }
+
     switch (state) {
       case XenbusState.Initialising:
         await this.machine.setBackendState(XenbusState.InitWait);
@@ -371,7 +379,6 @@ export class Vif {
       case XenbusState.Initialised:
         break;
       case XenbusState.Connected:
-        if (this.closingAfterLostInterface) break;
         try {
           await this.machine.setBackendState(XenbusState.Connected);
         } catch (err) {
@@ -396,7 +403,6 @@ export class Vif {
         await this.machine.setBackendState(XenbusState.Closing);
         break;
       case XenbusState.Closed:
-        this.closingAfterLostInterface = false;
         await this.machine.setBackendState(XenbusState.Closed);
         if (await this.isOnline()) break;
         await this.teardown('unregistered');

@@ -33,6 +33,7 @@ import { EXIT, formatReport, hostEnvironment, runChecks } from './check.js';
 import { CONTROL_SOCKET_OFF, DEFAULT_CONTROL_SOCKET, MAX_SOCKET_PATH_BYTES } from './control-protocol.js';
 import { ControlSocketError, startControlServer, type ControlServer } from './control-server.js';
 import { monotonicMicroseconds, sdNotify } from './sd-notify.js';
+import { sweepLeftoverTaps } from './leftover-taps.js';
 import { startVizServer } from './viz-server.js';
 
 export interface DaemonSettings {
@@ -175,25 +176,6 @@ function featureOptions(s: DaemonSettings): FeatureOptions {
   return { maxQueues: s.maxQueues, splitEventChannels: s.splitEventChannels };
 }
 
-/**
- * TAPs an earlier daemon process left when it died: those whose vif still exists are adopted by
- * its probe (the guest carries on); the others are removed here, as their vif's teardown would have.
- */
-async function sweepLeftoverTaps(xs: RealXenStore, log: Logger): Promise<void> {
-  for (const { name, owner } of ownedTaps()) {
-    if ((await xs.read(`${owner}/state`).catch(() => undefined)) !== undefined) {
-      log('info', `found ${name} left by an earlier process; its vif ${owner} still exists`, { vif: name });
-      continue;
-    }
-    try {
-      removeLeftoverTap(name);
-      log('info', `removed ${name} left by an earlier process (its vif ${owner} is gone)`, { vif: name });
-    } catch (error) {
-      log('warn', `could not remove ${name} left by an earlier process: ${(error as Error).message}`, { vif: name });
-    }
-  }
-}
-
 export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSettings): Promise<number> {
   let settings = initial;
   const log = makeLogger(settings.logFormat, (line) => process.stdout.write(line));
@@ -253,7 +235,8 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
     return EXIT.unavailable;
   }
 
-  await sweepLeftoverTaps(xs, log);
+  const leftovers = { xs, owned: ownedTaps, remove: removeLeftoverTap, log };
+  await sweepLeftoverTaps(leftovers);
   const kernels = await compileKernels(await readKernels('release'));
   const dataPaths = new Map<string, EngineDataPath>();
   const features = featureOptions(settings);
@@ -328,6 +311,8 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
     return snapshotHost({ watcher, dataPaths });
   };
   await watcher.start();
+  await watcher.whenIdle();
+  await sweepLeftoverTaps(leftovers, (name) => [...watcher.vifs.values()].some((vif) => vif.iface?.name === name));
   if (settings.viz !== undefined) {
     // read-only snapshots for the visualizer (the successor of debugfs io_ring_qN), loopback only
     // unless told otherwise

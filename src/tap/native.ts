@@ -13,7 +13,7 @@ export type NativeBuffer = ArrayBuffer | SharedArrayBuffer | ArrayBufferView;
 /** The raw exports of build/Release/netback.node (see native/netback.c for each call's contract). */
 export interface NativeAddon {
   readonly constants: Readonly<Record<
-    | 'IFF_TAP' | 'IFF_NO_PI' | 'IFF_VNET_HDR' | 'TUN_F_CSUM' | 'TUN_F_TSO4' | 'TUN_F_TSO6' | 'TUN_F_TSO_ECN'
+    | 'IFF_TAP' | 'IFF_NO_PI' | 'IFF_VNET_HDR' | 'IFF_TUN_EXCL' | 'TUN_F_CSUM' | 'TUN_F_TSO4' | 'TUN_F_TSO6' | 'TUN_F_TSO_ECN'
     | 'IFF_UP' | 'IFF_RUNNING' | 'UV_READABLE' | 'UV_WRITABLE' | 'IFNAMSIZ', number>>;
   /** open(/dev/net/tun, O_RDWR|O_CLOEXEC) + TUNSETIFF; name is the one the kernel settled on. */
   tapOpen(name: string, flags: number): { fd: number; name: string };

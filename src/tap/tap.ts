@@ -130,16 +130,21 @@ export class TapDevice {
       throw new TapConfigError('NETBACK_TAP_BAD_OWNER', `TAP owner ${JSON.stringify(owner.slice(0, 64))} does not fit an ifalias`);
     }
     const adopted = owner !== undefined && tapOwner(options.name) === owner;
-    const { fd, name } = addon.tapOpen(options.name, c.IFF_TAP | c.IFF_NO_PI | c.IFF_VNET_HDR);
+    // An owned device is ours alone: unless we adopt our own leftover, a device of that name
+    // (another vif's, an operator's) is refused (EBUSY) rather than taken over and re-marked.
+    const exclusive = owner !== undefined && !adopted ? c.IFF_TUN_EXCL : 0;
+    const { fd, name } = addon.tapOpen(options.name, c.IFF_TAP | c.IFF_NO_PI | c.IFF_VNET_HDR | exclusive);
     const tap = new TapDevice(addon, fd, name, owner !== undefined, adopted);
     try {
       addon.tapSetVnetHdrSize(fd, VNET_HDR_SIZE);
       addon.tapSetOffload(fd, bits);
-      addon.tapSetPersist(fd, owner === undefined ? 0 : 1);
-      // IFALIASZ is 256; the mark goes on after TUNSETPERSIST so a device we cannot keep is never marked
+      // marked before it is made persistent, so a kill in between never leaves an unmarked
+      // device that no sweep would remove (IFALIASZ is 256)
       if (owner !== undefined && !adopted) writeFileSync(`/sys/class/net/${name}/ifalias`, TAP_OWNER_PREFIX + owner);
+      addon.tapSetPersist(fd, owner === undefined ? 0 : 1);
       addon.setNonblock(fd, true);
-      if (options.mtu !== undefined) addon.ifSetMtu(name, options.mtu);
+      // an adopted device keeps the MTU the hotplug script gave it (vif-bridge copies the bridge's)
+      if (options.mtu !== undefined && !adopted) addon.ifSetMtu(name, options.mtu);
       if (options.up) addon.ifSetUp(name, true);
     } catch (error) {
       tap.close();

@@ -2,8 +2,8 @@
 // simulated host: what a crash really leaves (xenstore as it was, hotplug-status=connected, the
 // rings and grants live in the guest, the old process's mappings and bindings released) and what
 // the new process must make of it. The daemon's persistent TAPs are the real-TAP half of this
-// (test/tap/persistent-tap.test.ts); the real kill -9 runs in `npm run test:xen`.
-import { describe, expect, it } from 'vitest';
+// (test/tap/persistent.test.ts); the real kill -9 runs in `npm run test:xen`.
+import { describe, expect, it, onTestFinished } from 'vitest';
 import type { NetworkInterfaceFactory } from '../../src/backend/vif.js';
 import { SoftwareBridge } from '../../src/sink/bridge.js';
 import type { SimHost } from '../../src/sim/host.js';
@@ -18,18 +18,21 @@ const mortalBridge = new SoftwareBridge();
 const newHost = useSimHosts();
 const newHostWithMortalPorts = useSimHosts({ interfaces: mortalPorts(mortalBridge) });
 
-/** Every value written to a backend `state` node from now on. */
+/** Every value written to a backend `state` node from now on (until the test's host closes). */
 async function recordBackendStates(h: SimHost, domid: number): Promise<string[]> {
   const seen: string[] = [];
   const path = `${h.watcher.vifRoot}/${domid}/0/state`;
-  await h.xs.watch(path, `test:${path}`, async () => {
+  const watch = await h.xs.watch(path, `test:${path}`, async () => {
     const value = await h.xs.read(path);
     if (value !== undefined && seen[seen.length - 1] !== value) seen.push(value);
   });
+  onTestFinished(() => watch.close());
   await h.settle();
   seen.length = 0; // the fire-on-register event
   return seen;
 }
+
+const backendState = (h: SimHost, domid: number) => h.xs.read(`${h.watcher.vifRoot}/${domid}/0/state`);
 
 async function exchange(h: SimHost): Promise<{ at1: number; at2: number }> {
   const at1 = collect(h, 1);
@@ -76,8 +79,9 @@ describe('backend restart after a crash', () => {
     await h.restartBackend();
     for (let i = 0; i < 50 && (await h.xs.read(`${h.watcher.vifRoot}/1/0/state`)) !== '6'; i++) await h.settle();
 
-    // never Connected on an interface nobody put on the bridge: InitWait, Closing, Closed
-    expect(states).toEqual(['2', '5', '6']);
+    // never Connected on an interface nobody put on the bridge: Closing, then Closed once the frontend is
+    expect(states).toEqual(['5', '6']);
+    expect(h.watcher.vifs.has('1/0')).toBe(false); // unregistered until the toolstack re-creates it
     expect(await h.xs.read(`/local/domain/1/device/vif/0/state`)).toBe('6');
     expect(await h.xs.read(`${h.watcher.vifRoot}/1/0/hotplug-status`)).toBeUndefined();
     expect(await h.xs.read(`/local/domain/0/error/backend/vif/1/0/error`)).toMatch(/^19 .*earlier wasm-netback process/);
@@ -87,5 +91,36 @@ describe('backend restart after a crash', () => {
     await h.addGuest({ domid: 1 });
     await h.addGuest({ domid: 2 });
     expect(await exchange(h)).toEqual({ at1: 1, at2: 1 });
+  });
+
+  it('regression_restart_after_crash_without_the_interface_never_reconnects_a_reloading_frontend', async () => {
+    // Before: the new process published InitWait on an unbridged interface; a frontend that was
+    // (re)initialising then connected, and the guest sent into a TAP on no bridge. Now the vif
+    // only closes, whatever the frontend does, until it is Closed.
+    const h = await newHostWithMortalPorts();
+    await h.addGuest({ domid: 1 });
+    const frontend = '/local/domain/1/device/vif/0';
+    // the guest's driver reloading when the daemon died: from here the test plays the frontend
+    await h.guests.get(1)!.xenbus.stop();
+    await h.xs.write(`${frontend}/state`, '1');
+    const states = await recordBackendStates(h, 1);
+    await h.restartBackend();
+    await h.settle(40);
+    expect(states).toEqual(['5']);
+    for (const state of ['2', '1', '4', '3', '4']) {
+      await h.xs.write(`${frontend}/state`, state);
+      await h.settle(20);
+      expect(await backendState(h, 1)).toBe('5');
+      expect(h.watcher.vifs.get('1/0')?.config).toBeUndefined(); // no rings mapped, no data path
+    }
+    await h.xs.write(`${frontend}/state`, '6');
+    await h.settle(20);
+    expect(states).toEqual(['5', '6']);
+    expect(h.watcher.vifs.has('1/0')).toBe(false);
+    // a reload after the close reaches nothing: the device waits for the toolstack
+    await h.xs.write(`${frontend}/state`, '1');
+    await h.settle(20);
+    expect(await backendState(h, 1)).toBe('6');
+    expect(h.watcher.vifs.has('1/0')).toBe(false);
   });
 });

@@ -2,7 +2,8 @@
 // removed by close(), left on their bridge when the process dies (abandon() is what the kernel does
 // to a dead process's fd), adopted by the next open for the same owner, and swept when orphaned.
 import { afterAll, describe, expect, test } from 'vitest';
-import { TapPort } from '../../src/tap/port.js';
+import { TapPort, tapInterfaces } from '../../src/tap/port.js';
+import { SyscallError } from '../../src/tap/native.js';
 import { ownedTaps, removeLeftoverTap, TAP_OWNER_PREFIX, tapOwner, TapConfigError } from '../../src/tap/tap.js';
 import { announceSkip, ip, linkJson, uniqueName } from './env.js';
 
@@ -42,28 +43,44 @@ describe.skipIf(skip)('owned (persistent) TAPs', () => {
     await ip('link', 'add', bridge, 'type', 'bridge');
     const owner = '/local/domain/0/backend/vif/8/0';
     const first = TapPort.open(name, { mtu: 1400, owner });
-    // what vif-bridge does after InitWait
+    // what vif-bridge does after InitWait (set_mtu gives the vif the bridge's MTU)
     await ip('link', 'set', name, 'master', bridge);
+    await ip('link', 'set', name, 'mtu', '9000');
     await ip('link', 'set', name, 'up');
     first.abandon();
 
     const left = await linkJson(name);
     expect(left?.master).toBe(bridge);
-    expect(left?.mtu).toBe(1400);
     expect(left?.flags).toContain('NO-CARRIER'); // nobody attached: the bridge stops sending to it
 
-    const other = TapPort.open(name, { mtu: 1400, owner: '/local/domain/0/backend/vif/9/0' });
-    expect(other.adopted).toBe(false); // someone else's leftover is not ours to carry on with
-    other.abandon();
-    expect(tapOwner(name)).toBe('/local/domain/0/backend/vif/9/0');
+    // someone else's device (here another vif's leftover) is refused, not taken over and re-marked
+    expect(() => TapPort.open(name, { mtu: 1400, owner: '/local/domain/0/backend/vif/9/0' })).toThrow(SyscallError);
+    expect(tapOwner(name)).toBe(owner);
 
-    const again = TapPort.open(name, { mtu: 1400, owner: '/local/domain/0/backend/vif/9/0' });
+    const again = TapPort.open(name, { mtu: 1400, owner });
     expect(again.adopted).toBe(true);
     const adopted = await linkJson(name);
     expect(adopted?.master).toBe(bridge);
     expect(adopted?.flags).toContain('UP');
+    expect(adopted?.mtu).toBe(9000); // what the hotplug script set stays
+    // a second holder of a live device is refused too
+    expect(() => TapPort.open(name, { mtu: 1400, owner })).toThrow(SyscallError);
     await again.close();
     expect(await linkJson(name)).toBeUndefined();
+  });
+
+  test('tap_interfaces_persistent_marks_with_the_vif_owner', async () => {
+    const marked = uniqueName('wnbp');
+    const plain = uniqueName('wnbp');
+    cleanup.push(marked, plain);
+    const owner = '/local/domain/0/backend/vif/11/0';
+    const a = await tapInterfaces({ persistent: true }).create(marked, { mtu: 1500, owner });
+    const b = await tapInterfaces().create(plain, { mtu: 1500, owner });
+    expect(tapOwner(marked)).toBe(owner);
+    expect(tapOwner(plain)).toBeUndefined();
+    await a.close();
+    await b.close();
+    expect(await linkJson(marked)).toBeUndefined();
   });
 
   test('tap_leftover_is_swept', async () => {
