@@ -796,9 +796,14 @@ static napi_value gntdev_map_page(napi_env env, napi_callback_info info) {
   m.count = 1;
   m.refs[0].domid = (uint32_t)domid;
   m.refs[0].ref = (uint32_t)gref;
-  if (ioctl(fd, NB_IOCTL_GNTDEV_MAP_GRANT_REF, &m) < 0) return throw_errno(env, errno, "ioctl IOCTL_GNTDEV_MAP_GRANT_REF");
+  int rc;
+  do rc = ioctl(fd, NB_IOCTL_GNTDEV_MAP_GRANT_REF, &m); while (rc < 0 && errno == EINTR);
+  if (rc < 0) return throw_errno(env, errno, "ioctl IOCTL_GNTDEV_MAP_GRANT_REF");
   int prot = PROT_READ | (writable ? PROT_WRITE : 0);
-  void *p = mmap(page, XEN_PAGE, prot, MAP_SHARED | MAP_FIXED, fd, (off_t)m.index);
+  // the map hypercall behind gntdev's mmap gives up with EINTR when a signal arrives (a profiler's
+  // SIGPROF, SIGHUP, SIGCHLD): try again rather than fail the vif's connect
+  void *p;
+  do p = mmap(page, XEN_PAGE, prot, MAP_SHARED | MAP_FIXED, fd, (off_t)m.index); while (p == MAP_FAILED && errno == EINTR);
   if (p == MAP_FAILED || p != (void *)page) {
     int err = p == MAP_FAILED ? errno : EFAULT;
     restore_anonymous(page);
@@ -820,7 +825,9 @@ static napi_value gntdev_unmap_page(napi_env env, napi_callback_info info) {
   if (!get_page(env, argv[2], argv[3], &page)) return NULL;
   if (restore_anonymous(page) < 0) return throw_errno(env, errno, "mmap anonymous");
   struct nb_gntdev_unmap_grant_ref u = { .index = index, .count = 1 };
-  if (ioctl(fd, NB_IOCTL_GNTDEV_UNMAP_GRANT_REF, &u) < 0) return throw_errno(env, errno, "ioctl IOCTL_GNTDEV_UNMAP_GRANT_REF");
+  int rc;
+  do rc = ioctl(fd, NB_IOCTL_GNTDEV_UNMAP_GRANT_REF, &u); while (rc < 0 && errno == EINTR);
+  if (rc < 0) return throw_errno(env, errno, "ioctl IOCTL_GNTDEV_UNMAP_GRANT_REF");
   return make_undefined(env);
 }
 
@@ -912,7 +919,9 @@ static napi_value evtchn_port_ioctl(napi_env env, napi_callback_info info, unsig
   if (!get_fd(env, argv[0], &fd)) return NULL;
   if (!get_index(env, argv[1], 4294967295.0, &port, "port")) return NULL;
   struct nb_evtchn_port arg = { .port = (uint32_t)port };
-  if (ioctl(fd, request, &arg) < 0) return throw_errno(env, errno, syscall);
+  int rc;
+  do rc = ioctl(fd, request, &arg); while (rc < 0 && errno == EINTR);
+  if (rc < 0) return throw_errno(env, errno, syscall);
   return make_undefined(env);
 }
 
@@ -925,7 +934,8 @@ static napi_value evtchn_bind_interdomain(napi_env env, napi_callback_info info)
   if (!get_index(env, argv[1], 65535.0, &domid, "remoteDomid")) return NULL;
   if (!get_index(env, argv[2], 4294967295.0, &port, "remotePort")) return NULL;
   struct nb_evtchn_bind_interdomain b = { .remote_domain = (uint32_t)domid, .remote_port = (uint32_t)port };
-  int rc = ioctl(fd, NB_IOCTL_EVTCHN_BIND_INTERDOMAIN, &b);
+  int rc;
+  do rc = ioctl(fd, NB_IOCTL_EVTCHN_BIND_INTERDOMAIN, &b); while (rc < 0 && errno == EINTR);
   if (rc < 0) return throw_errno(env, errno, "ioctl IOCTL_EVTCHN_BIND_INTERDOMAIN");
   return make_int(env, rc);
 }
