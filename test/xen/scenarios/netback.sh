@@ -95,7 +95,9 @@ if [ $ok = 1 ]; then
   W_TX=$TX_MBIT; W_RX=$RX_MBIT
   sleep 1
   g_tx=$(guest_dev 9); g_rx=$(guest_dev 1); t_rx=$(ifc $VIF rx_bytes); t_tx=$(ifc $VIF tx_bytes)
-  echo "counters: guest eth0 tx=$g_tx rx=$g_rx  TAP $VIF rx=$t_rx tx=$t_tx drops(tx/rx)=$(ifc $VIF tx_dropped)/$(ifc $VIF rx_dropped)"
+  echo "counters: guest eth0 tx=$g_tx rx=$g_rx  TAP $VIF rx=$t_rx tx=$t_tx packets(rx/tx)=$(ifc $VIF rx_packets)/$(ifc $VIF tx_packets) drops(tx/rx)=$(ifc $VIF tx_dropped)/$(ifc $VIF rx_dropped)"
+  # the daemon's own view of the bulk run (frames, GSO, events and notifies per direction)
+  echo "counters: daemon $(node dist/src/cli/main.js stats --json 2>&1 | node -e "let t='';process.stdin.on('data',d=>t+=d).on('end',()=>{const v=JSON.parse(t).vifs.find(x=>x.name==='$VIF');console.log(v?Object.entries(v.counters).filter(([k,n])=>n!==0).map(([k,n])=>k+'='+n).join(' '):'absent')})" 2>&1)"
   tol=$((1048576))
   if [ $TX_OK = PASS ] && [ $RX_OK = PASS ] && within $g_tx $t_rx $tol && within $t_tx $g_rx $tol; then
     result bulk PASS "guest-tx ${W_TX} Mbit/s, guest-rx ${W_RX} Mbit/s, ${BULK_MB} MiB each way, counters agree (guest tx $g_tx ~ TAP rx $t_rx, TAP tx $t_tx ~ guest rx $g_rx)"
