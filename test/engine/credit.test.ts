@@ -1,25 +1,14 @@
 // Credit rate limiting over the simulated host on a manual clock. Expected counts are derived by
 // hand from netif-protocol.md §6.4: remaining = bytes at connect; at each window edge the parked
 // queue gets += bytes, capped at max(131072, bytes); a packet larger than the credit waits.
-import { afterEach, describe, expect, it } from 'vitest';
-import type { SimHost } from '../../src/sim/host.js';
-import type { ManualClock } from '../../src/xen/sim/clock.js';
+import { describe, expect, it } from 'vitest';
 import { buildFrame } from '../reference/frames.js';
-import { MAC1, MAC2, addressed, collect, manualHost, udpFrame } from './helpers.js';
+import { MAC1, MAC2, addressed, collect, useManualHosts, udpFrame } from './helpers.js';
 
-let current: { host: SimHost; clock: ManualClock } | undefined;
-
-afterEach(async () => {
-  if (current === undefined) return;
-  const { host } = current;
-  current = undefined;
-  await host.close();
-  expect(host.grants.mappedPages()).toBe(0);
-});
+const newManualHost = useManualHosts();
 
 async function twoGuests(rate?: string) {
-  current = await manualHost();
-  const { host, clock } = current;
+  const { host, clock } = await newManualHost();
   await host.addGuest({ domid: 1, nic: rate === undefined ? {} : { rate } });
   await host.addGuest({ domid: 2 });
   return { host, clock, at2: collect(host, 2), sender: host.guests.get(1)!.netfront, dp: host.dataPaths.get('vif1.0')! };

@@ -21,6 +21,24 @@ export async function manualHost(options: Partial<SimHostOptions> = {}): Promise
 }
 
 /**
+ * manualHost() for a test file: each test's host is closed after it and must leave no page mapped.
+ */
+export function useManualHosts(): (options?: Partial<SimHostOptions>) => Promise<{ host: SimHost; clock: ManualClock }> {
+  let current: { host: SimHost; clock: ManualClock } | undefined;
+  afterEach(async () => {
+    if (current === undefined) return;
+    const { host } = current;
+    current = undefined;
+    await host.close();
+    expect(host.grants.mappedPages()).toBe(0);
+  });
+  return async (options = {}) => {
+    current = await manualHost(options);
+    return current;
+  };
+}
+
+/**
  * A SimHost factory for a test file on the system clock: each test's host is closed after it, and
  * must leave no page mapped and no backend port open.
  */

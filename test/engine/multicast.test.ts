@@ -1,20 +1,10 @@
 // Multicast control on guest RX (netif-protocol.md §8, interface.c xenvif_start_xmit): with
 // request-multicast-control on, a multicast frame whose destination the frontend did not add
 // with an MCAST_ADD extra is dropped; broadcast always passes; the list edits work while off.
-import { afterEach, describe, expect, it } from 'vitest';
-import type { SimHost } from '../../src/sim/host.js';
-import type { ManualClock } from '../../src/xen/sim/clock.js';
-import { BROADCAST, MAC1, MAC2, collect, manualHost, rawFrame } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { BROADCAST, MAC1, MAC2, collect, useManualHosts, rawFrame } from './helpers.js';
 
-let current: { host: SimHost; clock: ManualClock } | undefined;
-
-afterEach(async () => {
-  if (current === undefined) return;
-  const { host } = current;
-  current = undefined;
-  await host.close();
-  expect(host.grants.mappedPages()).toBe(0);
-});
+const newManualHost = useManualHosts();
 
 const GROUP_A = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x01];
 const GROUP_B = [0x33, 0x33, 0x00, 0x00, 0x00, 0x02];
@@ -27,8 +17,7 @@ const XEN_NETIF_EXTRA_TYPE_MCAST_DEL = 3;
  * raw to send the MCAST extras (Linux netfront never sends them; Windows PV drivers do).
  */
 async function setup(frontendKeys: Record<string, string> = {}) {
-  current = await manualHost();
-  const { host } = current;
+  const { host } = await newManualHost();
   await host.addGuest({ domid: 1 });
   await host.addGuest({ domid: 2, queues: 2, frontendKeys });
   const at2 = collect(host, 2);

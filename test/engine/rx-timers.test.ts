@@ -1,25 +1,14 @@
 // Guest-RX backlog cap, drain and stall over the simulated host on a manual clock; expected
 // values derived by hand from netif-protocol.md §6.3 (512 KiB cap, drain 10 s, stall 60 s,
 // 30 ms drain and no stall without feature-rx-notify).
-import { afterEach, describe, expect, it } from 'vitest';
-import type { SimHost } from '../../src/sim/host.js';
-import type { ManualClock } from '../../src/xen/sim/clock.js';
-import { MAC1, MAC2, collect, manualHost, udpFrame } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { MAC1, MAC2, collect, useManualHosts, udpFrame } from './helpers.js';
 
-let current: { host: SimHost; clock: ManualClock } | undefined;
-
-afterEach(async () => {
-  if (current === undefined) return;
-  const { host } = current;
-  current = undefined;
-  await host.close();
-  expect(host.grants.mappedPages()).toBe(0);
-});
+const newManualHost = useManualHosts();
 
 /** Guest 1 sends; guest 2 is hung (its RX polls never run, so it never reposts buffers). */
 async function hungReceiver(options: { rxNotify?: boolean; logs?: string[] } = {}) {
-  current = await manualHost({ log: (_level, msg) => options.logs?.push(msg) });
-  const { host, clock } = current;
+  const { host, clock } = await newManualHost({ log: (_level, msg) => options.logs?.push(msg) });
   await host.addGuest({ domid: 1 });
   await host.addGuest({ domid: 2, pollMode: 'manual', features: { rxNotify: options.rxNotify ?? true } });
   const receiver = host.guests.get(2)!.netfront;
