@@ -324,12 +324,10 @@ export class Vif {
         this.interfaceLost = true;
         await this.xs.rm(`${this.backendPath}/hotplug-status`);
         await this.devFatal(ERRNO.ENODEV, `the interface of an earlier wasm-netback process that served this vif is gone (not persistent, or removed): closing; re-attach the vif`);
-        this.currentPhase = 'running';
-        await this.addWatch('frontend-state', `${frontendPath}/state`, () => this.frontendChanged());
-        return;
+      } else {
+        if (leftByCrash) this.log('info', `carrying on with ${name}, which an earlier process left behind when it died serving this vif`);
+        await this.machine.setBackendState(XenbusState.InitWait);
       }
-      if (leftByCrash) this.log('info', `carrying on with ${name}, which an earlier process left behind when it died serving this vif`);
-      await this.machine.setBackendState(XenbusState.InitWait);
       this.currentPhase = 'running';
       await this.addWatch('frontend-state', `${frontendPath}/state`, () => this.frontendChanged());
     } catch (err) {
