@@ -7,19 +7,12 @@ import { describe, expect, it } from 'vitest';
 import type { SimHost } from '../../src/sim/host.js';
 import { CTRL_STATUS, CTRL_TYPE } from '../../src/xen/sim/ctrl-frontend.js';
 import { buildFrame, type FrameSpec } from '../reference/frames.js';
+import { ipv4Bytes, MS_RSS_KEY as MS_KEY, RSS_IPV4 } from '../reference/rss-vectors.js';
 import { MAC1, collect, kernels, useSimHosts } from './helpers.js';
 
 const newHost = useSimHosts();
 
-const MS_KEY = Uint8Array.from(Buffer.from('6d5a56da255b0ec24167253d43a38fb0d0ca2bcbae7b30b477cb2da38030f20c6a42b73bbeac01fa', 'hex'));
-// Microsoft "Verifying the RSS Hash Calculation", IPv4: destination, dport, source, sport, IP-only, IP+TCP.
-const IPV4: [number[], number, number[], number, number, number][] = [
-  [[161, 142, 100, 80], 1766, [66, 9, 149, 187], 2794, 0x323e8fc2, 0x51ccc178],
-  [[65, 69, 140, 83], 4739, [199, 92, 111, 2], 14230, 0xd718262a, 0xc626b0ea],
-  [[12, 22, 207, 184], 38024, [24, 19, 198, 95], 12898, 0xd2d0a5de, 0x5c2b394a],
-  [[209, 142, 163, 6], 2217, [38, 27, 205, 30], 48228, 0x82989176, 0xafc7327f],
-  [[202, 188, 127, 2], 1303, [153, 39, 163, 191], 44251, 0x5d1809c5, 0x10e828a2],
-];
+const IPV4 = RSS_IPV4.map(([dst, dport, src, sport, ipOnly, ipTcp]) => [ipv4Bytes(dst), dport, ipv4Bytes(src), sport, ipOnly, ipTcp] as const);
 const MAPPING = [3, 2, 1, 0, 0, 1, 2, 3];
 
 /** A frame to `dstMac` with the vector's addresses and ports. */

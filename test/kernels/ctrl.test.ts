@@ -10,6 +10,7 @@ import { FrontendFatalError, KernelUsageError } from '../../src/wasm/errors.js';
 import { CtrlRingKernel } from '../../src/wasm/ctrl-ring.js';
 import { GrantPages, GNTST_BAD_GNTREF } from '../support/grant-pages.js';
 import { buildFrame, type FrameSpec } from '../reference/frames.js';
+import { be16, ipv4Bytes as ipv4, ipv6Bytes as ipv6, MS_RSS_KEY as MS_KEY, RSS_IPV4 as IPV4, RSS_IPV6 as IPV6 } from '../reference/rss-vectors.js';
 import { toeplitzReference } from '../reference/toeplitz.js';
 
 // netif.h values, written here from the header rather than read from the module under test.
@@ -17,35 +18,6 @@ const T = { INVALID: 0, GET_FLAGS: 1, SET_FLAGS: 2, SET_KEY: 3, GET_MAP_SIZE: 4,
 const S = { SUCCESS: 0, NOT_SUPPORTED: 1, INVALID: 2 };
 const TOEPLITZ = 1;
 const RING_SLOTS = 128;
-
-const MS_KEY = Uint8Array.from(Buffer.from('6d5a56da255b0ec24167253d43a38fb0d0ca2bcbae7b30b477cb2da38030f20c6a42b73bbeac01fa', 'hex'));
-// Microsoft "Verifying the RSS Hash Calculation": destination, dport, source, sport, IP-only, IP+TCP.
-const IPV4: [string, number, string, number, number, number][] = [
-  ['161.142.100.80', 1766, '66.9.149.187', 2794, 0x323e8fc2, 0x51ccc178],
-  ['65.69.140.83', 4739, '199.92.111.2', 14230, 0xd718262a, 0xc626b0ea],
-  ['12.22.207.184', 38024, '24.19.198.95', 12898, 0xd2d0a5de, 0x5c2b394a],
-  ['209.142.163.6', 2217, '38.27.205.30', 48228, 0x82989176, 0xafc7327f],
-  ['202.188.127.2', 1303, '153.39.163.191', 44251, 0x5d1809c5, 0x10e828a2],
-];
-const IPV6: [string, number, string, number, number, number][] = [
-  ['3ffe:2501:200:3::1', 1766, '3ffe:2501:200:1fff::7', 2794, 0x2cc18cd5, 0x40207d3d],
-  ['ff02::1', 4739, '3ffe:501:8::260:97ff:fe40:efab', 14230, 0x0f0c461c, 0xdde51bbf],
-  ['fe80::200:f8ff:fe21:67cf', 38024, '3ffe:1900:4545:3:200:f8ff:fe21:67cf', 44251, 0x4b61e985, 0x02d1feef],
-];
-
-function ipv4(s: string): number[] {
-  return s.split('.').map(Number);
-}
-
-function ipv6(s: string): number[] {
-  const [head, tail] = s.includes('::') ? s.split('::') : [s, undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  return groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]);
-}
-
-const be16 = (p: number): number[] => [p >> 8, p & 0xff];
 
 /** A frame of `spec` with the given addresses and (for TCP/UDP) ports written in. */
 function flowFrame(spec: FrameSpec, src: number[], dst: number[], sport: number, dport: number): Uint8Array {
