@@ -14,6 +14,7 @@ import {
   BackendConfigError, ERRNO, VifConfigError, parseFlag, parseMtu, parseRate, parseU32, parseXdpHeadroom, readFrontendConfig,
   type FrontendConfig, type RateLimit,
 } from './frontend-config.js';
+import { SerialChain } from './serial-chain.js';
 import { BackendStateMachine, XenbusState, XenbusStateError, parseXenbusState, xenbusStateName } from './xenbus-state.js';
 
 /** A host network interface (a TAP in the daemon, an in-process peer in the simulation). */
@@ -113,7 +114,7 @@ export class Vif {
   private readonly machine: BackendStateMachine;
 
   private currentPhase: VifPhase = 'new';
-  private chain: Promise<void> = Promise.resolve();
+  private readonly chain = new SerialChain();
   private readonly pending = new Set<string>();
   private readonly watches = new Map<WatchName, XenStoreWatch>();
   /** What we last published in `state` (dev->state); the machine holds be->state. */
@@ -231,18 +232,14 @@ export class Vif {
   }
 
   /** Resolves when every step scheduled so far has run. */
-  async whenIdle(): Promise<void> {
-    let seen: Promise<void>;
-    do {
-      seen = this.chain;
-      await seen;
-    } while (seen !== this.chain);
+  whenIdle(): Promise<void> {
+    return this.chain.whenIdle();
   }
 
   // ---- serial chain -------------------------------------------------------------------------
 
   private serial(task: () => Promise<void>, evenIfRemoved = false): Promise<void> {
-    const next = this.chain.then(async () => {
+    return this.chain.run(async () => {
       if (this.currentPhase === 'removed' && !evenIfRemoved) return;
       try {
         await task();
@@ -251,8 +248,6 @@ export class Vif {
         this.log('error', `vif step failed: ${messageOf(err)}`, { 'err.code': err instanceof NetbackError ? err.code : 'NETBACK_INTERNAL' });
       }
     });
-    this.chain = next;
-    return next;
   }
 
   /** Runs `task` once for any number of events that arrive before it starts. */

@@ -6,6 +6,7 @@
 // see: xen-netfront.c netback_changed, talk_to_netback, xennet_bus_close; win-xenvif PR #36
 
 import { systemClock, silentLogger, type Clock, type Logger } from '../../backend/clock.js';
+import { SerialChain } from '../../backend/serial-chain.js';
 import { XenbusState } from '../../backend/xenbus-state.js';
 import { NetbackError } from '../../wasm/errors.js';
 import type { XenStore, XenStoreWatch } from '../types.js';
@@ -83,7 +84,7 @@ export class SimFrontendXenbus {
   private readonly options: SimFrontendOptions;
   private backendPathValue: string | undefined;
   private stateWatch: XenStoreWatch | undefined;
-  private chain: Promise<void> = Promise.resolve();
+  private readonly chain = new SerialChain();
   private pendingCheck = false;
   private current: XenbusState = XenbusState.Unknown;
   private cycle: CyclePhase = 'none';
@@ -135,12 +136,8 @@ export class SimFrontendXenbus {
   }
 
   /** Resolves when every queued reaction has run. */
-  async whenIdle(): Promise<void> {
-    let seen: Promise<void>;
-    do {
-      seen = this.chain;
-      await seen;
-    } while (seen !== this.chain);
+  whenIdle(): Promise<void> {
+    return this.chain.whenIdle();
   }
 
   /** Re-probe after a close (a driver reload in the guest): Initialising again. */
@@ -194,7 +191,7 @@ export class SimFrontendXenbus {
   private schedule(): void {
     if (this.pendingCheck) return;
     this.pendingCheck = true;
-    this.chain = this.chain.then(async () => {
+    void this.chain.run(async () => {
       this.pendingCheck = false;
       try {
         await this.backendChanged();
