@@ -4,7 +4,7 @@
 // instance, and who may connect.
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,8 +20,9 @@ const run = promisify(execFile);
 const bin = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
 
 interface Failure { code: number; stdout: string; stderr: string }
-async function cliFails(args: string[], options: { uid?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Failure> {
-  const outcome = await run(process.execPath, [bin, ...args], { timeout: 30_000, ...options }).then(
+async function cliFails(args: string[], options: { uid?: number; env?: NodeJS.ProcessEnv; cli?: string } = {}): Promise<Failure> {
+  const { cli = bin, ...spawnOptions } = options;
+  const outcome = await run(process.execPath, [cli, ...args], { timeout: 30_000, ...spawnOptions }).then(
     (ok) => ({ code: 0, stdout: ok.stdout, stderr: ok.stderr }),
     (error: Failure) => error,
   );
@@ -39,6 +40,20 @@ function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'nbctl-'));
   dirs.push(dir);
   return dir;
+}
+
+/**
+ * The built CLI copied where any user can read it, for running it as another user: the checkout
+ * itself may sit in a directory only root can enter (a `mktemp -d` clone).
+ */
+function cliReadableByAnyone(): string {
+  const root = tempDir();
+  chmodSync(root, 0o755);
+  const checkout = new URL('../../', import.meta.url).pathname;
+  cpSync(join(checkout, 'dist'), join(root, 'dist'), { recursive: true });
+  cpSync(join(checkout, 'package.json'), join(root, 'package.json'));
+  cpSync(realpathSync(join(checkout, 'node_modules', 'commander')), join(root, 'node_modules', 'commander'), { recursive: true, dereference: true });
+  return join(root, 'dist', 'src', 'cli', 'main.js');
 }
 
 interface SimProcess { child: ChildProcess; exited: Promise<number>; output: () => string }
@@ -249,7 +264,7 @@ describe('wasm-netback list / stats against a running sim', () => {
 
   it('control_refuses_non_root_clients_77', async () => {
     if (process.geteuid?.() !== 0) return; // the check needs a second user: root runs the client as nobody
-    const failure = await cliFails(['list', '--control-socket', socket], { uid: 65534 });
+    const failure = await cliFails(['list', '--control-socket', socket], { uid: 65534, cli: cliReadableByAnyone() });
     expect(failure.code).toBe(77);
     expect(failure.stderr).toContain(`no permission to connect to ${socket}`);
   });
