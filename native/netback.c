@@ -24,6 +24,7 @@
 #include <sys/ioctl.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -995,6 +996,19 @@ static napi_value evtchn_unmask(napi_env env, napi_callback_info info) {
   return make_undefined(env);
 }
 
+// monotonicCoarseMs() → CLOCK_MONOTONIC_COARSE in milliseconds: the tick-resolution clock (as
+// Linux netback's jiffies) the data path reads per frame. The vDSO serves it from memory on every
+// clocksource; CLOCK_MONOTONIC and gettimeofday (performance.now, Date.now) fall back to a system
+// call where the clocksource has no vDSO mode, as in a Xen PV dom0 (a trap through Xen each).
+static napi_value monotonic_coarse_ms(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct timespec ts;
+  if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) < 0) return throw_errno(env, errno, "clock_gettime");
+  napi_value v;
+  napi_create_double(env, (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6, &v);
+  return v;
+}
+
 // bufferAddress(buffer) → the process address of its first byte (diagnostics, and the check that
 // a Wasm memory's base did not move under a mapping).
 static napi_value buffer_address(napi_env env, napi_callback_info info) {
@@ -1106,6 +1120,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     { "evtchnReadPending", NULL, evtchn_read_pending, NULL, NULL, NULL, napi_enumerable, NULL },
     { "evtchnUnmask", NULL, evtchn_unmask, NULL, NULL, NULL, napi_enumerable, NULL },
     { "bufferAddress", NULL, buffer_address, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "monotonicCoarseMs", NULL, monotonic_coarse_ms, NULL, NULL, NULL, napi_enumerable, NULL },
     { "sdNotify", NULL, sd_notify, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;

@@ -47,6 +47,8 @@ export interface EngineContext {
   readonly grants: GrantTable;
   readonly events: EventChannels;
   readonly clock?: Clock;
+  /** What queues time their work with (QueueOptions.busyClock). */
+  readonly busyClock?: () => number;
   readonly log?: Logger;
   /** fatal_skb_slots (default 20). */
   readonly fatalSlots?: number;
@@ -139,6 +141,7 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
           },
           fatalSlots: this.context.fatalSlots ?? 20,
           clock: this.context.clock ?? systemClock,
+          busyClock: this.context.busyClock,
           rate: config.rate,
           // see: xenbus.c read_xenbus_vif_flags (no feature-rx-notify: poll every 30 ms, no stall detection)
           rxDrainTimeoutMs: features.rxNotify ? this.context.rxDrainTimeoutMs ?? 10000 : 30,

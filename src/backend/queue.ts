@@ -54,6 +54,12 @@ export interface QueueOptions {
   now?: () => number;
   /** Timers (credit window, RX drain/stall) and, when `now` is absent, the time. Default systemClock. */
   clock?: Clock;
+  /**
+   * Times each event and poll for `busyMs` (ms). Default performance.now; the daemon passes its
+   * coarse clock: a tick-resolution reading per event sums to an unbiased estimate, without a
+   * system call per event where the precise clocks need one.
+   */
+  busyClock?: () => number;
   /** The backend `rate` at connect (default unlimited); setRate() changes it live. */
   rate?: RateLimit;
   /** Queued RX frames older than this are dropped (rx_drain_timeout_msecs; 30 without feature-rx-notify). Default 10000. */
@@ -144,6 +150,7 @@ export class NetbackQueue {
   private rxSegmentsDone = 0;
   private closed = false;
   private readonly clock: Clock;
+  private readonly busyClock: () => number;
   private readonly credit: CreditLimiter;
   private readonly rxDrainMs: number;
   private readonly rxStallMs: number;
@@ -169,6 +176,7 @@ export class NetbackQueue {
     this.offloadOut = this.instance.constant('QUEUE_STATE_OFFSET') + this.instance.constant('QS_VNET_OUT');
     const clock = options.clock ?? systemClock;
     this.clock = options.now === undefined ? clock : { now: options.now, setTimeout: clock.setTimeout, clearTimeout: clock.clearTimeout };
+    this.busyClock = options.busyClock ?? (() => performance.now());
     this.credit = new CreditLimiter(this.clock, options.rate ?? { unlimited: true }, () => this.runTx());
     this.rxDrainMs = options.rxDrainTimeoutMs ?? 10000;
     this.rxStallMs = options.rxStallTimeoutMs ?? 60000;
@@ -291,21 +299,21 @@ export class NetbackQueue {
 
   /** Runs both directions now (the engine calls this after receive(), and on events). */
   poll(): void {
-    const started = performance.now();
+    const started = this.busyClock();
     this.runTx();
     this.runRx();
-    this.stats.busyMs += performance.now() - started;
+    this.stats.busyMs += this.busyClock() - started;
   }
 
   private onEvent(direction: 'tx' | 'rx' | 'both'): void {
     if (this.closed || this.fatal !== undefined) return; // a disabled queue keeps its port masked
-    const started = performance.now();
+    const started = this.busyClock();
     this.stats.events++;
     const work = this.stats.txBatches + this.stats.rxBatches;
     if (direction !== 'rx') this.runTx();
     if (direction !== 'tx') this.runRx();
     if (this.stats.txBatches + this.stats.rxBatches === work) this.stats.spuriousEvents++;
-    this.stats.busyMs += performance.now() - started;
+    this.stats.busyMs += this.busyClock() - started;
     if (this.fatal !== undefined) return;
     // late EOI: re-enable only after the work the event asked for is done (XSA-332)
     (direction === 'rx' ? this.rxPort : this.txPort).unmask();

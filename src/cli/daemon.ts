@@ -15,11 +15,12 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
-import { systemClock, type Logger, type LogLevel } from '../backend/clock.js';
+import type { Logger, LogLevel } from '../backend/clock.js';
 import { EngineDataPath } from '../backend/datapath.js';
 import { defaultMaxQueues, type FeatureOptions } from '../backend/features.js';
 import type { VifIdentity } from '../backend/vif.js';
 import { BackendWatcher } from '../backend/watcher.js';
+import { loadNative } from '../tap/native.js';
 import { tapInterfaces } from '../tap/port.js';
 import { ownedTaps, removeLeftoverTap } from '../tap/tap.js';
 import { NetbackError } from '../wasm/errors.js';
@@ -30,6 +31,7 @@ import { RealGrantTable } from '../xen/real/grant-table.js';
 import { defaultTransport, RealXenStore } from '../xen/real/xenstore.js';
 import { snapshotHost, SNAPSHOT_VERSION, type HostSnapshot } from '../viz/snapshot.js';
 import { EXIT, formatReport, hostEnvironment, runChecks } from './check.js';
+import { coarseClock } from './coarse-clock.js';
 import { CONTROL_SOCKET_OFF, DEFAULT_CONTROL_SOCKET, MAX_SOCKET_PATH_BYTES } from './control-protocol.js';
 import { ControlSocketError, startControlServer, type ControlServer } from './control-server.js';
 import { monotonicMicroseconds, sdNotify } from './sd-notify.js';
@@ -240,13 +242,14 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
   const kernels = await compileKernels(await readKernels('release'));
   const dataPaths = new Map<string, EngineDataPath>();
   const features = featureOptions(settings);
+  const clock = coarseClock(loadNative());
   const watcher = new BackendWatcher({
     xs, backendDomid, features, log,
     // persistent: a crash of this process leaves each TAP on its bridge for the restart to carry on with
     interfaces: tapInterfaces({ persistent: true }),
     dataPath: (vif: VifIdentity) => {
       const path = new EngineDataPath({
-        kernels, grants, events, clock: systemClock, fatalSlots: settings.fatalSlots,
+        kernels, grants, events, clock, busyClock: clock.now, fatalSlots: settings.fatalSlots,
         rxStallTimeoutMs: settings.rxStallTimeoutMs, rxDrainTimeoutMs: settings.rxDrainTimeoutMs,
         log: (level, msg, fields) => log(level, msg, { domid: vif.frontendDomid, devid: vif.devid, vif: vif.name, ...fields }),
       }, vif);

@@ -29,6 +29,8 @@ export interface SimHostOptions {
   rxDrainTimeoutMs?: number;
   rxStallTimeoutMs?: number;
   clock?: Clock;
+  /** What queues time their work with (default performance.now). */
+  busyClock?: () => number;
   log?: Logger;
 }
 
@@ -112,7 +114,7 @@ export class SimHost {
       dataPath: (vif: VifIdentity) => {
         const path = new EngineDataPath({
           kernels: this.options.kernels, grants: this.grants, events: this.channels.forDomain(this.backendDomid),
-          clock: this.clock, log: this.log, fatalSlots: this.options.fatalSlots,
+          clock: this.clock, busyClock: this.options.busyClock, log: this.log, fatalSlots: this.options.fatalSlots,
           rxDrainTimeoutMs: this.options.rxDrainTimeoutMs, rxStallTimeoutMs: this.options.rxStallTimeoutMs,
           schedule: (task, label) => this.channels.defer(this.backendDomid, task, label),
         }, vif);

@@ -58,6 +58,8 @@ export interface NativeAddon {
   /** Writes the port back: the late EOI that re-enables delivery. */
   evtchnUnmask(fd: number, port: number): void;
   bufferAddress(buffer: NativeBuffer): number;
+  /** CLOCK_MONOTONIC_COARSE in ms (tick resolution, read from the vDSO without a system call); absent from older builds. */
+  monotonicCoarseMs?(): number;
   /** One datagram to systemd's NOTIFY_SOCKET path ('@name': abstract namespace) from this process; absent from an older build. */
   sdNotify?(path: string, message: string): number;
 }

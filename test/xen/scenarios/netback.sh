@@ -26,21 +26,48 @@ ifc() { cat /sys/class/net/$1/statistics/$2 2>/dev/null || echo -1; }
 guest_dev() { gsh "cat /proc/net/dev" | awk -v f=$1 '/eth0:/{sub(/.*eth0:/,""); split($0,a," "); print a[f]}'; }
 within() { # a b tolerance-bytes: |a-b| <= tol
   awk -v a=$1 -v b=$2 -v t=$3 'BEGIN{d=a-b; if(d<0)d=-d; exit !(d<=t && a>0)}'; }
-bulk() { # label -> sets TX_MBIT RX_MBIT TX_OK RX_OK
-  local want=$((BULK_MB*1048576))
+# CPU seconds so far: dom0's and the guest's vCPUs (Xen's accounting), and the daemon's user/system
+# time when $2 is its pid. Printed per bulk direction, so a ratio comes with where the time went.
+cpu_mark() { # guest-domid [daemon-pid]
+  local x; x=$(xl list 2>/dev/null | awk -v d=$1 '$2==0{z=$6} $2==d{g=$6} END{print z+0, g+0}')
+  local p="0 0"; [ -n "${2:-}" ] && [ -r /proc/$2/stat ] && p=$(awk '{print $14/100, $15/100}' /proc/$2/stat)
+  echo "$x $p"; }
+cpu_report() { # label direction wall-seconds "before" "after"
+  awk -v l="$1" -v d="$2" -v w="$3" -v a="$4" -v b="$5" 'BEGIN{split(a,x," "); split(b,y," ");
+    printf "cpu %s %s: wall %.1fs, dom0 %.1fs, guest %.1fs, daemon user %.2fs sys %.2fs\n", l, d, w, y[1]-x[1], y[2]-x[2], y[3]-x[3], y[4]-x[4]}'; }
+bulk() { # label [daemon-pid] -> sets TX_MBIT RX_MBIT TX_OK RX_OK
+  local want=$((BULK_MB*1048576)) dom; dom=$(xl domid ${GUESTNAME:-guest1} 2>/dev/null || echo -1)
   gsh "echo $((BULK_MB*16)) > /tmp/zero.blocks" >/dev/null
+  local c0 c1; c0=$(cpu_mark $dom ${2:-})
   local t0=$(now) n=$(timeout 150 busybox nc $GUEST 5001 | wc -c) t1=$(now)
+  c1=$(cpu_mark $dom ${2:-})
   TX_MBIT=$(awk -v n=$n -v a=$t0 -v b=$t1 'BEGIN{printf "%.1f", n*8/(b-a)/1e6}')
   TX_OK=$([ "$n" = "$want" ] && echo PASS || echo FAIL)
   echo "$1 guest-tx bytes=$n want=$want Mbit/s=$TX_MBIT"
+  cpu_report $1 guest-tx $(awk -v a=$t0 -v b=$t1 'BEGIN{print b-a}') "$c0" "$c1"
+  c0=$(cpu_mark $dom ${2:-})
   t0=$(now); dd if=/dev/zero bs=65536 count=$((BULK_MB*16)) 2>/dev/null | timeout 150 busybox nc -w 5 $GUEST 5002; t1=$(now)
+  c1=$(cpu_mark $dom ${2:-})
   sleep 1; n=$(gsh "cat /tmp/rx.count" | tr -d ' \n')
   RX_MBIT=$(awk -v n=$n -v a=$t0 -v b=$t1 'BEGIN{printf "%.1f", n*8/(b-a)/1e6}')
   RX_OK=$([ "$n" = "$want" ] && echo PASS || echo FAIL)
   echo "$1 guest-rx bytes=$n want=$want Mbit/s=$RX_MBIT"
+  cpu_report $1 guest-rx $(awk -v a=$t0 -v b=$t1 'BEGIN{print b-a}') "$c0" "$c1"
 }
 
 
+perf_profile() { # label: where dom0's CPU goes (PERF=1; perf is not in the default test bed): one
+  # smaller run per direction under a system-wide cpu-clock profile, by command/object and by symbol
+  [ "${PERF:-0}" = 1 ] && command -v perf >/dev/null || return 0
+  for dir in guest-tx guest-rx; do
+    perf record -a -g -e cpu-clock -F 499 -o /tmp/perf.$dir.data 2>/tmp/perf.err & PP=$!; sleep 1
+    if [ $dir = guest-tx ]; then guest_tx 8 120 > /dev/null
+    else dd if=/dev/zero bs=65536 count=128 2>/dev/null | timeout 120 busybox nc -w 5 $GUEST 5002; fi
+    kill -INT $PP; wait $PP 2>/dev/null
+    perf report -i /tmp/perf.$dir.data --stdio --no-children -g none --sort comm,dso 2>/dev/null | grep -E '^ +[0-9]' | head -n 15 | sed "s/^/PERF $1 $dir /"
+    perf report -i /tmp/perf.$dir.data --stdio --no-children -g none --comm node --sort sym 2>/dev/null | grep -E '^ +[0-9]' | head -n 30 | sed "s/^/PERF $1 $dir node /"
+    perf report -i /tmp/perf.$dir.data --stdio --no-children -g caller --comm node --sort sym --symbol-filter=xen_hypercall_pv 2>/dev/null | grep -E '[0-9]%' | head -n 30 | sed "s/^/PERF $1 $dir node-hypercalls /"
+  done; }
 bstate() { xenstore-read /local/domain/0/backend/vif/$1/$2/state 2>/dev/null || echo gone; }
 wait_bstate() { # domid devid want secs
   for i in $(seq 1 $(( $4 * 2 ))); do [ "$(bstate $1 $2)" = "$3" ] && return 0; sleep 0.5; done; return 1; }
@@ -90,7 +117,7 @@ case "$lrc $lv $sts" in "0 Connected 1 true "*counters*) result list-stats PASS 
 
 if [ $ok = 1 ]; then
   memwatch $DPID 3 & MW=$!
-  bulk wasm
+  bulk wasm $DPID
   kill $MW 2>/dev/null
   W_TX=$TX_MBIT; W_RX=$RX_MBIT
   sleep 1
@@ -98,6 +125,17 @@ if [ $ok = 1 ]; then
   echo "counters: guest eth0 tx=$g_tx rx=$g_rx  TAP $VIF rx=$t_rx tx=$t_tx packets(rx/tx)=$(ifc $VIF rx_packets)/$(ifc $VIF tx_packets) drops(tx/rx)=$(ifc $VIF tx_dropped)/$(ifc $VIF rx_dropped)"
   # the daemon's own view of the bulk run (frames, GSO, events and notifies per direction)
   echo "counters: daemon $(node dist/src/cli/main.js stats --json 2>&1 | node -e "let t='';process.stdin.on('data',d=>t+=d).on('end',()=>{const v=JSON.parse(t).vifs.find(x=>x.name==='$VIF');console.log(v?Object.entries(v.counters).filter(([k,n])=>n!==0).map(([k,n])=>k+'='+n).join(' '):'absent')})" 2>&1)"
+  if [ "${STRACE:-0}" = 1 ]; then
+    # syscalls per frame (diagnostics, STRACE=1): one smaller run per direction under strace -c
+    for dir in guest-tx guest-rx; do
+      strace -c -f -p $DPID -o /tmp/strace.$dir 2>/dev/null & SP=$!; sleep 1
+      if [ $dir = guest-tx ]; then guest_tx 8 120 > /dev/null
+      else dd if=/dev/zero bs=65536 count=128 2>/dev/null | timeout 120 busybox nc -w 5 $GUEST 5002; fi
+      kill -INT $SP; wait $SP 2>/dev/null
+      echo "STRACE $dir frames tx/rx $(ifc $VIF rx_packets)/$(ifc $VIF tx_packets)"; sed "s/^/STRACE $dir /" /tmp/strace.$dir | head -n 25
+    done
+  fi
+  perf_profile wasm
   tol=$((1048576))
   if [ $TX_OK = PASS ] && [ $RX_OK = PASS ] && within $g_tx $t_rx $tol && within $t_tx $g_rx $tol; then
     result bulk PASS "guest-tx ${W_TX} Mbit/s, guest-rx ${W_RX} Mbit/s, ${BULK_MB} MiB each way, counters agree (guest tx $g_tx ~ TAP rx $t_rx, TAP tx $t_tx ~ guest rx $g_rx)"
@@ -237,12 +275,30 @@ tail -n 5 /tmp/daemon.log
 if [ "$rc" = 0 ] && [ "$st" = 6 ] && [ $gone = yes ] && grep -q '"msg":"stopped"' /tmp/daemon.log; then result shutdown PASS "exit 0 in ${secs}s, backend state 6 (Closed), $VIF removed"; else result shutdown FAIL "rc=$rc state=$st tap-gone=$gone secs=$secs"; fi
 timeout 30 xl destroy ${GUESTNAME:-guest1} >/dev/null 2>&1
 
+if [ -d $NB-baseline ]; then
+  # BASELINE: an earlier build's daemon on the same workload in the same boot (before/after of a change)
+  echo "=== baseline build"
+  : > /tmp/daemon.log
+  (cd $NB-baseline && exec node dist/src/cli/main.js daemon --log-format json >> /tmp/daemon.log 2>&1) & BPID=$!
+  for i in $(seq 1 60); do grep -q '"msg":"ready"' /tmp/daemon.log && break; sleep 0.5; done
+  guest_cfg guest5 1
+  xl create /tmp/guest5.cfg >/dev/null 2>&1; GUESTNAME=guest5
+  if wait_ping $GUEST 90 >/dev/null && wait_guest 60 >/dev/null; then
+    bulk baseline $BPID
+    B_TX=$TX_MBIT; B_RX=$RX_MBIT
+    echo "baseline compare: guest-tx this=${W_TX:-none} baseline=$B_TX Mbit/s; guest-rx this=${W_RX:-none} baseline=$B_RX Mbit/s (same boot)"
+  else echo "baseline compare: the baseline daemon's guest did not come up"; fi
+  timeout 30 xl destroy guest5 >/dev/null 2>&1
+  kill -TERM $BPID; for i in $(seq 1 100); do kill -0 $BPID 2>/dev/null || break; sleep 0.1; done
+fi
+
 echo "=== kernel xen-netback baseline"
 modprobe xen-netback
 guest_cfg guest2 1
-xl create /tmp/guest2.cfg >/dev/null 2>&1
+xl create /tmp/guest2.cfg >/dev/null 2>&1; GUESTNAME=guest2
 if wait_ping $GUEST 90 && wait_guest 60; then
   bulk kernel
+  perf_profile kernel
   echo "RESULT compare INFO guest-tx wasm=${W_TX:-none} kernel=$TX_MBIT Mbit/s; guest-rx wasm=${W_RX:-none} kernel=$RX_MBIT Mbit/s (TCG, same boot)"
   if [ "${FPU_PROBE:-0}" != 0 ]; then
     # The platform check: SIMD/float results in a dom0 process while guest traffic (kernel netback)
