@@ -56,17 +56,29 @@ bulk() { # label [daemon-pid] -> sets TX_MBIT RX_MBIT TX_OK RX_OK
 }
 
 
+diag_run() { # guest-tx|guest-rx: the diagnostics' smaller run (8 MiB) one way
+  if [ $1 = guest-tx ]; then guest_tx 8 120 > /dev/null
+  else dd if=/dev/zero bs=65536 count=128 2>/dev/null | timeout 120 busybox nc -w 5 $GUEST 5002; fi; }
+strace_counts() { # pid: system calls per direction (STRACE=1), with the frames each run moved
+  [ "${STRACE:-0}" = 1 ] || return 0
+  local dir from to
+  for dir in guest-tx guest-rx; do
+    from=$(ifc $VIF rx_packets); to=$(ifc $VIF tx_packets)
+    strace -c -f -p $1 -o /tmp/strace.$dir 2>/dev/null & SP=$!; sleep 1
+    diag_run $dir
+    kill -INT $SP; wait $SP 2>/dev/null
+    echo "STRACE $dir frames from/to the guest $(( $(ifc $VIF rx_packets) - from ))/$(( $(ifc $VIF tx_packets) - to ))"
+    sed "s/^/STRACE $dir /" /tmp/strace.$dir | head -n 25
+  done; }
 perf_profile() { # label: where dom0's CPU goes (PERF=1; perf is not in the default test bed): one
   # smaller run per direction under a system-wide cpu-clock profile, by command/object and by symbol
   [ "${PERF:-0}" = 1 ] && command -v perf >/dev/null || return 0
   for dir in guest-tx guest-rx; do
-    perf record -a -g -e cpu-clock -F 499 -o /tmp/perf.$dir.data 2>/tmp/perf.err & PP=$!; sleep 1
-    if [ $dir = guest-tx ]; then guest_tx 8 120 > /dev/null
-    else dd if=/dev/zero bs=65536 count=128 2>/dev/null | timeout 120 busybox nc -w 5 $GUEST 5002; fi
+    perf record -a -e cpu-clock -F 499 -o /tmp/perf.$dir.data 2>/tmp/perf.err & PP=$!; sleep 1
+    diag_run $dir
     kill -INT $PP; wait $PP 2>/dev/null
     perf report -i /tmp/perf.$dir.data --stdio --no-children -g none --sort comm,dso 2>/dev/null | grep -E '^ +[0-9]' | head -n 15 | sed "s/^/PERF $1 $dir /"
     perf report -i /tmp/perf.$dir.data --stdio --no-children -g none --comm node --sort sym 2>/dev/null | grep -E '^ +[0-9]' | head -n 30 | sed "s/^/PERF $1 $dir node /"
-    perf report -i /tmp/perf.$dir.data --stdio --no-children -g caller --comm node --sort sym --symbol-filter=xen_hypercall_pv 2>/dev/null | grep -E '[0-9]%' | head -n 30 | sed "s/^/PERF $1 $dir node-hypercalls /"
   done; }
 bstate() { xenstore-read /local/domain/0/backend/vif/$1/$2/state 2>/dev/null || echo gone; }
 wait_bstate() { # domid devid want secs
@@ -125,16 +137,7 @@ if [ $ok = 1 ]; then
   echo "counters: guest eth0 tx=$g_tx rx=$g_rx  TAP $VIF rx=$t_rx tx=$t_tx packets(rx/tx)=$(ifc $VIF rx_packets)/$(ifc $VIF tx_packets) drops(tx/rx)=$(ifc $VIF tx_dropped)/$(ifc $VIF rx_dropped)"
   # the daemon's own view of the bulk run (frames, GSO, events and notifies per direction)
   echo "counters: daemon $(node dist/src/cli/main.js stats --json 2>&1 | node -e "let t='';process.stdin.on('data',d=>t+=d).on('end',()=>{const v=JSON.parse(t).vifs.find(x=>x.name==='$VIF');console.log(v?Object.entries(v.counters).filter(([k,n])=>n!==0).map(([k,n])=>k+'='+n).join(' '):'absent')})" 2>&1)"
-  if [ "${STRACE:-0}" = 1 ]; then
-    # syscalls per frame (diagnostics, STRACE=1): one smaller run per direction under strace -c
-    for dir in guest-tx guest-rx; do
-      strace -c -f -p $DPID -o /tmp/strace.$dir 2>/dev/null & SP=$!; sleep 1
-      if [ $dir = guest-tx ]; then guest_tx 8 120 > /dev/null
-      else dd if=/dev/zero bs=65536 count=128 2>/dev/null | timeout 120 busybox nc -w 5 $GUEST 5002; fi
-      kill -INT $SP; wait $SP 2>/dev/null
-      echo "STRACE $dir frames tx/rx $(ifc $VIF rx_packets)/$(ifc $VIF tx_packets)"; sed "s/^/STRACE $dir /" /tmp/strace.$dir | head -n 25
-    done
-  fi
+  strace_counts $DPID
   perf_profile wasm
   tol=$((1048576))
   if [ $TX_OK = PASS ] && [ $RX_OK = PASS ] && within $g_tx $t_rx $tol && within $t_tx $g_rx $tol; then
@@ -279,8 +282,7 @@ if [ -d $NB-baseline ]; then
   # BASELINE: an earlier build's daemon on the same workload in the same boot (before/after of a change)
   echo "=== baseline build"
   : > /tmp/daemon.log
-  (cd $NB-baseline && exec node dist/src/cli/main.js daemon --log-format json >> /tmp/daemon.log 2>&1) & BPID=$!
-  for i in $(seq 1 60); do grep -q '"msg":"ready"' /tmp/daemon.log && break; sleep 0.5; done
+  cd $NB-baseline; daemon_start 1; BPID=$DPID; cd $NB
   guest_cfg guest5 1
   xl create /tmp/guest5.cfg >/dev/null 2>&1; GUESTNAME=guest5
   if wait_ping $GUEST 90 >/dev/null && wait_guest 60 >/dev/null; then
