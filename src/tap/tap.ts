@@ -181,8 +181,9 @@ export class TapDevice {
   }
 
   /**
-   * Reads up to `maxFrames` frames in one call: frame i goes to offset + i*slotSize (header
-   * first) and its length to lengths[i]. Returns the number read; stops early when none is left.
+   * Reads up to `maxFrames` frames in one call (one system call where the kernel has io_uring):
+   * frame i goes to offset + i*slotSize (header first) and its length to lengths[i]. Returns the
+   * number read; fewer than asked when the TAP's queue ran empty.
    */
   readBatch(buffer: NativeBuffer, offset: number, slotSize: number, lengths: Uint32Array, maxFrames = lengths.length): number {
     return this.addon.readFrames(this.fd, asNative(buffer), offset, slotSize, maxFrames, lengths);
@@ -190,11 +191,17 @@ export class TapDevice {
 
   /**
    * Writes `count` frames given as (offset, length) pairs in `descriptors`, each starting with its
-   * header. Returns how many went out; a failing frame throws a SyscallError whose `done` says
-   * how many were written before it.
+   * header, in one system call where the kernel has io_uring (see batchMode). Every frame is
+   * tried: results[i] gets the bytes written or -errno (EINVAL: a frame the kernel refused;
+   * EAGAIN: the queue was full). Returns how many were written.
    */
-  writeBatch(buffer: NativeBuffer, descriptors: Uint32Array, count = descriptors.length >>> 1): number {
-    return this.addon.writeFrames(this.fd, asNative(buffer), descriptors, count);
+  writeBatch(buffer: NativeBuffer, descriptors: Uint32Array, count = descriptors.length >>> 1, results = new Int32Array(count)): number {
+    return this.addon.writeFrames(this.fd, asNative(buffer), descriptors, count, results);
+  }
+
+  /** How readBatch and writeBatch reach the kernel in this process: 'io_uring', or 'syscalls' (one per frame). */
+  get batchMode(): 'io_uring' | 'syscalls' {
+    return this.addon.tapBatchMode?.() ?? 'syscalls';
   }
 
   /**
