@@ -433,11 +433,13 @@ static napi_value write_frame(napi_env env, napi_callback_info info) {
 // Per-frame read(2)/write(2) is what a userspace backend pays that the kernel's does not, and in
 // a Xen PV domain every system call traps into the hypervisor. So readFrames/writeFrames hand the
 // whole batch to an io_uring (one per Node environment, made on first use) and wait for it in the
-// same io_uring_enter. Every request carries RWF_NOWAIT: an empty TAP queue completes as -EAGAIN
-// at once instead of parking a read in the ring, so no request outlives the call and the buffers
-// (Wasm memory) are only touched during it. Where io_uring cannot be had (seccomp, the
-// io_uring_disabled sysctl, kernel < 5.6) or a file refuses RWF_NOWAIT (-EOPNOTSUPP: a kernel
-// whose tun lacks FMODE_NOWAIT), the batch falls back to one system call per frame, for good.
+// same io_uring_enter. Reads carry RWF_NOWAIT: an empty TAP queue completes as -EAGAIN at once
+// instead of parking a read in the ring, so no request outlives the call and the buffers (Wasm
+// memory) are only touched during it. A TAP write never waits for room (tun drops instead), so
+// writes need no flag and complete inside the call too. Where io_uring cannot be had (seccomp, the
+// io_uring_disabled sysctl, kernel < 5.6) batches fall back to one system call per frame; where
+// the TAP refuses RWF_NOWAIT (-EOPNOTSUPP: Linux before tun set FMODE_NOWAIT, 6.1 for one) only
+// reads do.
 
 #define URING_ENTRIES 256
 
@@ -455,6 +457,7 @@ typedef enum { BATCH_UNTRIED, BATCH_URING, BATCH_SYSCALLS } batch_mode_t;
 
 typedef struct {
   batch_mode_t mode;
+  bool reads_refused; // the TAP refused RWF_NOWAIT: reads go one system call per frame
   uring_t ring;
 } batch_state_t;
 
@@ -519,7 +522,7 @@ static uring_t *batch_ring(napi_env env) {
   return state->mode == BATCH_URING ? &state->ring : NULL;
 }
 
-// io_uring from here on is off for this environment (a file refused RWF_NOWAIT, or the ring failed).
+// io_uring from here on is off for this environment (the ring failed, or tapBatchMode said so).
 static void batch_give_up(napi_env env) {
   batch_state_t *state = batch_state(env);
   if (state == NULL || state->mode != BATCH_URING) return;
@@ -537,7 +540,7 @@ static void uring_prep(uring_t *r, unsigned *tail, uint8_t opcode, int fd, uint8
   sqe->addr = (uint64_t)(uintptr_t)p;
   sqe->len = (uint32_t)n;
   sqe->off = (uint64_t)-1; // the file's position: a TAP is a stream
-  sqe->rw_flags = RWF_NOWAIT;
+  sqe->rw_flags = opcode == IORING_OP_READ ? RWF_NOWAIT : 0;
   sqe->user_data = index;
   r->sq_array[at] = at;
   (*tail)++;
@@ -571,8 +574,8 @@ static int uring_run(uring_t *r, unsigned tail, unsigned count, int32_t *results
 }
 
 // readFrames/writeFrames through the ring. false: nothing was read or written (every request was
-// refused with -EOPNOTSUPP), redo the batch one system call per frame; io_uring is then off. A ring
-// that fails mid-batch is given up too, its unfinished requests reported as failed.
+// refused with -EOPNOTSUPP), redo the batch one system call per frame; reads then stay off the
+// ring. A ring that fails mid-batch is given up, its unfinished requests reported as failed.
 static bool uring_batch(napi_env env, uring_t *r, uint8_t opcode, int fd, uint8_t *const *ptrs, const size_t *lens,
                         size_t count, int32_t *results) {
   unsigned tail = *r->sq_tail;
@@ -586,11 +589,23 @@ static bool uring_batch(napi_env env, uring_t *r, uint8_t opcode, int fd, uint8_
     if (results[i] == INT32_MIN) results[i] = -err;
     refused += results[i] == -EOPNOTSUPP;
   }
-  if (err != 0 || refused > 0) batch_give_up(env);
+  if (refused > 0 && opcode == IORING_OP_READ) {
+    batch_state_t *state = batch_state(env);
+    if (state != NULL) state->reads_refused = true;
+  }
+  if (err != 0) batch_give_up(env);
   return refused < count;
 }
 
-// tapBatchMode(mode?): 'io_uring' or 'syscalls', what readFrames/writeFrames use in this
+// The ring for a batch of reads, or NULL: read one system call per frame.
+static uring_t *read_ring(napi_env env) {
+  uring_t *ring = batch_ring(env);
+  batch_state_t *state = batch_state(env);
+  return ring != NULL && state != NULL && !state->reads_refused ? ring : NULL;
+}
+
+// tapBatchMode(mode?): 'io_uring', 'io_uring-writes' (the TAP refused RWF_NOWAIT reads) or
+// 'syscalls', what readFrames/writeFrames use in this
 // environment; 'syscalls' switches io_uring off (tests of the fallback, a suspected kernel bug),
 // 'io_uring' tries it again.
 static napi_value tap_batch_mode(napi_env env, napi_callback_info info) {
@@ -611,13 +626,15 @@ static napi_value tap_batch_mode(napi_env env, napi_callback_info info) {
     } else if (strcmp(mode, "io_uring") == 0) {
       batch_state_t *state = batch_state(env);
       if (state != NULL && state->mode == BATCH_SYSCALLS) state->mode = BATCH_UNTRIED; // try again
+      if (state != NULL) state->reads_refused = false;
     } else {
       return throw_type(env, "mode must be 'io_uring' or 'syscalls'");
     }
   } else if (type != napi_undefined) {
     return throw_type(env, "mode must be 'io_uring' or 'syscalls'");
   }
-  const char *now = batch_ring(env) != NULL ? "io_uring" : "syscalls";
+  batch_state_t *state = batch_state(env);
+  const char *now = batch_ring(env) == NULL ? "syscalls" : state != NULL && state->reads_refused ? "io_uring-writes" : "io_uring";
   napi_value v;
   napi_create_string_utf8(env, now, NAPI_AUTO_LENGTH, &v);
   return v;
@@ -667,7 +684,7 @@ static napi_value read_frames(napi_env env, napi_callback_info info) {
     return throw_range(env, message);
   }
   uint32_t *lens = (uint32_t *)lens_raw;
-  uring_t *ring = max > 1 && max <= URING_ENTRIES ? batch_ring(env) : NULL;
+  uring_t *ring = max > 1 && max <= URING_ENTRIES ? read_ring(env) : NULL;
   if (ring != NULL) {
     uint8_t *ptrs[URING_ENTRIES];
     size_t sizes[URING_ENTRIES];

@@ -40,8 +40,8 @@ export interface NativeAddon {
    * first EAGAIN and throws (with `done`) on another error.
    */
   writeFrames(fd: number, buffer: NativeBuffer, descriptors: Uint32Array, count: number, results?: Int32Array): number;
-  /** 'io_uring' (readFrames/writeFrames batch through one io_uring_enter) or 'syscalls'; 'syscalls' switches io_uring off. Absent from older builds. */
-  tapBatchMode?(mode?: 'io_uring' | 'syscalls'): 'io_uring' | 'syscalls';
+  /** 'io_uring' (readFrames/writeFrames batch through one io_uring_enter), 'io_uring-writes' (the TAP refused RWF_NOWAIT: reads one call per frame) or 'syscalls'; 'syscalls' switches io_uring off, 'io_uring' tries it again. Absent from older builds. */
+  tapBatchMode?(mode?: 'io_uring' | 'syscalls'): 'io_uring' | 'io_uring-writes' | 'syscalls';
   /** uv_poll_start on the Node loop; level-triggered: drain to EAGAIN in the callback or stop. */
   pollStart(fd: number, events: number, callback: (status: number, events: number) => void): PollHandle;
   pollStop(handle: PollHandle): void;

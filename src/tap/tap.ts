@@ -199,8 +199,8 @@ export class TapDevice {
     return this.addon.writeFrames(this.fd, asNative(buffer), descriptors, count, results);
   }
 
-  /** How readBatch and writeBatch reach the kernel in this process: 'io_uring', or 'syscalls' (one per frame). */
-  get batchMode(): 'io_uring' | 'syscalls' {
+  /** How readBatch and writeBatch reach the kernel in this process: 'io_uring', 'io_uring-writes' (reads one system call per frame: the TAP refused RWF_NOWAIT), or 'syscalls'. */
+  get batchMode(): 'io_uring' | 'io_uring-writes' | 'syscalls' {
     return this.addon.tapBatchMode?.() ?? 'syscalls';
   }
 
