@@ -157,6 +157,9 @@ export function loadNative(): NativeAddon {
     };
   }
   cached = wrapped as unknown as NativeAddon;
+  // NETBACK_TAP_BATCHES=syscalls: one system call per TAP frame instead of io_uring batches (a
+  // kernel whose io_uring misbehaves, or a before/after measurement)
+  if (process.env.NETBACK_TAP_BATCHES === 'syscalls') cached.tapBatchMode?.('syscalls');
   return cached;
 }
 
