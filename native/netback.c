@@ -29,10 +29,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <linux/if_tun.h>
-#include <linux/io_uring.h>
-#include <stdatomic.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
 
 #include <node_api.h>
 #include <uv.h>
@@ -427,219 +423,6 @@ static napi_value write_frame(napi_env env, napi_callback_info info) {
   return make_int(env, rc);
 }
 
-// ---------------------------------------------------------------------------------------------
-// batches through io_uring: one system call for a batch of TAP reads or writes
-//
-// Per-frame read(2)/write(2) is what a userspace backend pays that the kernel's does not, and in
-// a Xen PV domain every system call traps into the hypervisor. So readFrames/writeFrames hand the
-// whole batch to an io_uring (one per Node environment, made on first use) and wait for it in the
-// same io_uring_enter. Reads carry RWF_NOWAIT: an empty TAP queue completes as -EAGAIN at once
-// instead of parking a read in the ring, so no request outlives the call and the buffers (Wasm
-// memory) are only touched during it. A TAP write never waits for room (tun drops instead), so
-// writes need no flag and complete inside the call too. Where io_uring cannot be had (seccomp, the
-// io_uring_disabled sysctl, kernel < 5.6) batches fall back to one system call per frame; where
-// the TAP refuses RWF_NOWAIT (-EOPNOTSUPP: Linux before tun set FMODE_NOWAIT, 6.1 for one) only
-// reads do.
-
-#define URING_ENTRIES 256
-
-typedef struct {
-  int fd;
-  unsigned *sq_tail, *sq_mask, *sq_array;
-  unsigned *cq_head, *cq_tail, *cq_mask;
-  struct io_uring_sqe *sqes;
-  struct io_uring_cqe *cqes;
-  void *sq_map, *cq_map;
-  size_t sq_len, cq_len;
-} uring_t;
-
-typedef enum { BATCH_UNTRIED, BATCH_URING, BATCH_SYSCALLS } batch_mode_t;
-
-typedef struct {
-  batch_mode_t mode;
-  bool reads_refused; // the TAP refused RWF_NOWAIT: reads go one system call per frame
-  uring_t ring;
-} batch_state_t;
-
-static void uring_close(uring_t *r) {
-  if (r->sqes != NULL && r->sqes != MAP_FAILED) munmap(r->sqes, URING_ENTRIES * sizeof(struct io_uring_sqe));
-  if (r->cq_map != NULL && r->cq_map != MAP_FAILED && r->cq_map != r->sq_map) munmap(r->cq_map, r->cq_len);
-  if (r->sq_map != NULL && r->sq_map != MAP_FAILED) munmap(r->sq_map, r->sq_len);
-  if (r->fd >= 0) close(r->fd);
-  memset(r, 0, sizeof *r);
-  r->fd = -1;
-}
-
-static bool uring_open(uring_t *r) {
-  memset(r, 0, sizeof *r);
-  struct io_uring_params params;
-  memset(&params, 0, sizeof params);
-  r->fd = (int)syscall(__NR_io_uring_setup, URING_ENTRIES, &params);
-  if (r->fd < 0) return false;
-  fcntl(r->fd, F_SETFD, FD_CLOEXEC);
-  r->sq_len = params.sq_off.array + params.sq_entries * sizeof(unsigned);
-  r->cq_len = params.cq_off.cqes + params.cq_entries * sizeof(struct io_uring_cqe);
-  bool single = (params.features & IORING_FEAT_SINGLE_MMAP) != 0;
-  if (single && r->cq_len > r->sq_len) r->sq_len = r->cq_len;
-  r->sq_map = mmap(NULL, r->sq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQ_RING);
-  if (r->sq_map == MAP_FAILED) { uring_close(r); return false; }
-  r->cq_map = single ? r->sq_map : mmap(NULL, r->cq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_CQ_RING);
-  if (r->cq_map == MAP_FAILED) { uring_close(r); return false; }
-  r->sqes = mmap(NULL, URING_ENTRIES * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQES);
-  if (r->sqes == MAP_FAILED) { uring_close(r); return false; }
-  char *sq = r->sq_map, *cq = r->cq_map;
-  r->sq_tail = (unsigned *)(sq + params.sq_off.tail);
-  r->sq_mask = (unsigned *)(sq + params.sq_off.ring_mask);
-  r->sq_array = (unsigned *)(sq + params.sq_off.array);
-  r->cq_head = (unsigned *)(cq + params.cq_off.head);
-  r->cq_tail = (unsigned *)(cq + params.cq_off.tail);
-  r->cq_mask = (unsigned *)(cq + params.cq_off.ring_mask);
-  r->cqes = (struct io_uring_cqe *)(cq + params.cq_off.cqes);
-  return true;
-}
-
-static void batch_state_free(napi_env env, void *data, void *hint) {
-  batch_state_t *state = data;
-  if (state->mode == BATCH_URING) uring_close(&state->ring);
-  free(state);
-}
-
-static batch_state_t *batch_state(napi_env env) {
-  void *data = NULL;
-  if (napi_get_instance_data(env, &data) == napi_ok && data != NULL) return data;
-  batch_state_t *state = calloc(1, sizeof *state);
-  if (state == NULL) return NULL;
-  state->ring.fd = -1;
-  if (napi_set_instance_data(env, state, batch_state_free, NULL) != napi_ok) { free(state); return NULL; }
-  return state;
-}
-
-// The ring to use, or NULL: fall back to one system call per frame.
-static uring_t *batch_ring(napi_env env) {
-  batch_state_t *state = batch_state(env);
-  if (state == NULL) return NULL;
-  if (state->mode == BATCH_UNTRIED) state->mode = uring_open(&state->ring) ? BATCH_URING : BATCH_SYSCALLS;
-  return state->mode == BATCH_URING ? &state->ring : NULL;
-}
-
-// io_uring from here on is off for this environment (the ring failed, or tapBatchMode said so).
-static void batch_give_up(napi_env env) {
-  batch_state_t *state = batch_state(env);
-  if (state == NULL || state->mode != BATCH_URING) return;
-  uring_close(&state->ring);
-  state->mode = BATCH_SYSCALLS;
-}
-
-// Queues one read or write of [p, p+n) on fd; user_data is the frame's index in the batch.
-static void uring_prep(uring_t *r, unsigned *tail, uint8_t opcode, int fd, uint8_t *p, size_t n, size_t index) {
-  unsigned at = *tail & *r->sq_mask;
-  struct io_uring_sqe *sqe = &r->sqes[at];
-  memset(sqe, 0, sizeof *sqe);
-  sqe->opcode = opcode;
-  sqe->fd = fd;
-  sqe->addr = (uint64_t)(uintptr_t)p;
-  sqe->len = (uint32_t)n;
-  sqe->off = (uint64_t)-1; // the file's position: a TAP is a stream
-  sqe->rw_flags = opcode == IORING_OP_READ ? RWF_NOWAIT : 0;
-  sqe->user_data = index;
-  r->sq_array[at] = at;
-  (*tail)++;
-}
-
-// Submits the `count` requests queued since `first_tail` and waits for all their completions;
-// results[i] gets request i's result (bytes, or -errno). Returns 0, or an errno when the ring
-// itself failed (then no request is left in it: the caller gives the ring up).
-static int uring_run(uring_t *r, unsigned tail, unsigned count, int32_t *results) {
-  atomic_store_explicit((_Atomic unsigned *)r->sq_tail, tail, memory_order_release);
-  unsigned submitted = 0, done = 0;
-  while (done < count) {
-    unsigned to_submit = count - submitted;
-    int rc = (int)syscall(__NR_io_uring_enter, r->fd, to_submit, count - done, IORING_ENTER_GETEVENTS, NULL, 0);
-    if (rc < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EBUSY && errno != EAGAIN) return errno;
-    } else {
-      submitted += (unsigned)rc;
-    }
-    unsigned head = *r->cq_head;
-    unsigned ctail = atomic_load_explicit((_Atomic unsigned *)r->cq_tail, memory_order_acquire);
-    for (; head != ctail; head++) {
-      struct io_uring_cqe *cqe = &r->cqes[head & *r->cq_mask];
-      if (cqe->user_data < count) results[cqe->user_data] = cqe->res;
-      done++;
-    }
-    atomic_store_explicit((_Atomic unsigned *)r->cq_head, head, memory_order_release);
-  }
-  return 0;
-}
-
-// readFrames/writeFrames through the ring. false: nothing was read or written (every request was
-// refused with -EOPNOTSUPP), redo the batch one system call per frame; reads then stay off the
-// ring. A ring that fails mid-batch is given up, its unfinished requests reported as failed.
-static bool uring_batch(napi_env env, uring_t *r, uint8_t opcode, int fd, uint8_t *const *ptrs, const size_t *lens,
-                        size_t count, int32_t *results) {
-  unsigned tail = *r->sq_tail;
-  for (size_t i = 0; i < count; i++) {
-    results[i] = INT32_MIN;
-    uring_prep(r, &tail, opcode, fd, ptrs[i], lens[i], i);
-  }
-  int err = uring_run(r, tail, (unsigned)count, results);
-  size_t refused = 0;
-  for (size_t i = 0; i < count; i++) {
-    if (results[i] == INT32_MIN) results[i] = -err;
-    refused += results[i] == -EOPNOTSUPP;
-  }
-  if (refused > 0 && opcode == IORING_OP_READ) {
-    batch_state_t *state = batch_state(env);
-    if (state != NULL) state->reads_refused = true;
-  }
-  if (err != 0) batch_give_up(env);
-  return refused < count;
-}
-
-// The ring for a batch of reads, or NULL: read one system call per frame.
-static uring_t *read_ring(napi_env env) {
-  uring_t *ring = batch_ring(env);
-  batch_state_t *state = batch_state(env);
-  return ring != NULL && state != NULL && !state->reads_refused ? ring : NULL;
-}
-
-// tapBatchMode(mode?): 'io_uring', 'io_uring-writes' (the TAP refused RWF_NOWAIT reads) or
-// 'syscalls', what readFrames/writeFrames use in this
-// environment; 'syscalls' switches io_uring off (tests of the fallback, a suspected kernel bug),
-// 'io_uring' tries it again.
-static napi_value tap_batch_mode(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  napi_valuetype type = napi_undefined;
-  if (argc > 0 && napi_typeof(env, argv[0], &type) != napi_ok) return NULL;
-  if (type == napi_string) {
-    char mode[16];
-    size_t n;
-    if (napi_get_value_string_utf8(env, argv[0], mode, sizeof mode, &n) != napi_ok) return NULL;
-    if (strcmp(mode, "syscalls") == 0) {
-      batch_ring(env);
-      batch_give_up(env);
-      batch_state_t *state = batch_state(env);
-      if (state != NULL) state->mode = BATCH_SYSCALLS;
-    } else if (strcmp(mode, "io_uring") == 0) {
-      batch_state_t *state = batch_state(env);
-      if (state != NULL && state->mode == BATCH_SYSCALLS) state->mode = BATCH_UNTRIED; // try again
-      if (state != NULL) state->reads_refused = false;
-    } else {
-      return throw_type(env, "mode must be 'io_uring' or 'syscalls'");
-    }
-  } else if (type != napi_undefined) {
-    return throw_type(env, "mode must be 'io_uring' or 'syscalls'");
-  }
-  batch_state_t *state = batch_state(env);
-  const char *now = batch_ring(env) == NULL ? "syscalls" : state != NULL && state->reads_refused ? "io_uring-writes" : "io_uring";
-  napi_value v;
-  napi_create_string_utf8(env, now, NAPI_AUTO_LENGTH, &v);
-  return v;
-}
-
 // Attaches how far a batch got to the pending error, so the caller knows which frames made it.
 static napi_value throw_errno_after(napi_env env, int err, const char *syscall, size_t done) {
   throw_errno(env, err, syscall);
@@ -684,32 +467,6 @@ static napi_value read_frames(napi_env env, napi_callback_info info) {
     return throw_range(env, message);
   }
   uint32_t *lens = (uint32_t *)lens_raw;
-  uring_t *ring = max > 1 && max <= URING_ENTRIES ? read_ring(env) : NULL;
-  if (ring != NULL) {
-    uint8_t *ptrs[URING_ENTRIES];
-    size_t sizes[URING_ENTRIES];
-    int32_t results[URING_ENTRIES];
-    for (size_t k = 0; k < max; k++) {
-      ptrs[k] = data + offset + k * slot;
-      sizes[k] = slot;
-    }
-    if (uring_batch(env, ring, IORING_OP_READ, fd, ptrs, sizes, max, results)) {
-      // Reads are issued in order, so frames arrive in order; one arriving after an earlier read
-      // found the queue empty moves down, so the frames read are slots 0..n-1 as documented.
-      size_t n = 0;
-      int first_error = 0;
-      for (size_t k = 0; k < max; k++) {
-        if (results[k] < 0) {
-          if (first_error == 0 && !would_block(-results[k])) first_error = -results[k];
-          continue;
-        }
-        if (k != n) memmove(ptrs[n], ptrs[k], (size_t)results[k]);
-        lens[n++] = (uint32_t)results[k];
-      }
-      if (n == 0 && first_error != 0) return throw_errno(env, first_error, "read");
-      return make_int(env, (int64_t)n);
-    }
-  }
   size_t i = 0;
   for (; i < max; i++) {
     ssize_t rc;
@@ -727,10 +484,7 @@ static napi_value read_frames(napi_env env, napi_callback_info info) {
 // All descriptors are bounds-checked before the first write. Stops at the first EAGAIN
 // (returning how many went out); any other error throws with `done` = frames already written.
 static napi_value write_frames(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 4) return throw_type(env, "too few arguments");
+  GET_ARGS(4);
   int fd;
   uint8_t *data;
   size_t size, count;
@@ -755,43 +509,6 @@ static napi_value write_frames(napi_env env, napi_callback_info info) {
       snprintf(message, sizeof message, "frame %zu: offset %u + length %u exceeds the buffer (%zu bytes)", i, desc[2 * i], desc[2 * i + 1], size);
       return throw_range(env, message);
     }
-  }
-  int32_t *results = NULL;
-  if (argc > 4) {
-    void *results_base;
-    size_t results_length;
-    if (napi_is_typedarray(env, argv[4], &is) != napi_ok || !is ||
-        napi_get_typedarray_info(env, argv[4], &type, &results_length, &results_base, &ab, &byte_offset) != napi_ok ||
-        type != napi_int32_array) {
-      return throw_type(env, "results must be an Int32Array");
-    }
-    if (results_length < count) return throw_range(env, "count exceeds results.length");
-    results = results_base;
-  }
-  if (results != NULL) {
-    // every frame is tried; results[i] = bytes written or -errno, the return value counts the written
-    size_t written = 0;
-    uring_t *ring = count > 1 ? batch_ring(env) : NULL;
-    for (size_t first = 0; first < count;) {
-      size_t n = count - first < URING_ENTRIES ? count - first : URING_ENTRIES;
-      uint8_t *ptrs[URING_ENTRIES];
-      size_t sizes[URING_ENTRIES];
-      for (size_t k = 0; k < n; k++) {
-        ptrs[k] = data + desc[2 * (first + k)];
-        sizes[k] = desc[2 * (first + k) + 1];
-      }
-      if (ring == NULL || !uring_batch(env, ring, IORING_OP_WRITE, fd, ptrs, sizes, n, results + first)) {
-        ring = NULL;
-        for (size_t k = 0; k < n; k++) {
-          ssize_t rc;
-          do rc = write(fd, ptrs[k], sizes[k]); while (rc < 0 && errno == EINTR);
-          results[first + k] = rc < 0 ? -errno : (int32_t)rc;
-        }
-      }
-      for (size_t k = 0; k < n; k++) written += results[first + k] >= 0;
-      first += n;
-    }
-    return make_int(env, (int64_t)written);
   }
   size_t i = 0;
   for (; i < count; i++) {
@@ -1388,7 +1105,6 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     { "writeFrame", NULL, write_frame, NULL, NULL, NULL, napi_enumerable, NULL },
     { "readFrames", NULL, read_frames, NULL, NULL, NULL, napi_enumerable, NULL },
     { "writeFrames", NULL, write_frames, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "tapBatchMode", NULL, tap_batch_mode, NULL, NULL, NULL, napi_enumerable, NULL },
     { "pollStart", NULL, poll_start, NULL, NULL, NULL, napi_enumerable, NULL },
     { "pollStop", NULL, poll_stop, NULL, NULL, NULL, napi_enumerable, NULL },
     { "gntdevOpen", NULL, gntdev_open, NULL, NULL, NULL, napi_enumerable, NULL },

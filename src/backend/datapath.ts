@@ -39,8 +39,6 @@ export interface PacketReceiver {
    * Linux stops the vif's TX queue instead of dropping. see: rx.c xenvif_rx_queue_tail
    */
   ready?(): boolean;
-  /** How many maximal frames it would take now without dropping (0: as ready() false); a port reads at most that many at once. */
-  room?(): number;
 }
 
 /** What every vif's data path shares: the compiled kernels and the device handles. */
@@ -286,13 +284,6 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
   ready(): boolean {
     if (this.disabled !== undefined) return true;
     return this.queues.every((queue) => queue.fatal !== undefined || queue.rxAdmits(MAX_RX_FRAME));
-  }
-
-  room(): number {
-    if (this.disabled !== undefined) return Number.MAX_SAFE_INTEGER;
-    let room = Number.MAX_SAFE_INTEGER;
-    for (const queue of this.queues) if (queue.fatal === undefined) room = Math.min(room, queue.rxRoom(MAX_RX_FRAME));
-    return room;
   }
 
   wake(): void {

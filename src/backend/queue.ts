@@ -339,7 +339,6 @@ export class NetbackQueue {
         const packet = this.tx.readPacket(i, this.txPacket);
         if (packet.status === 0) this.transmit(packet);
       }
-      this.flushSink(); // the next build reuses the packets' memory
       if (built.fatal !== undefined) {
         this.fatal = built.fatal;
         this.stopTimers();
@@ -381,7 +380,6 @@ export class NetbackQueue {
           this.toSink(segment.address - VNET_HDR_LEN, segment.length);
           this.stats.txSoftwareSegments++;
         }
-        this.flushSink(); // the next batch of segments reuses SEG_BUF
       });
     } catch (error) {
       if (!(error instanceof PacketDropError)) throw error;
@@ -395,18 +393,6 @@ export class NetbackQueue {
   private toSink(header: number, frameLength: number): void {
     if (this.options.sink.transmit(this.instance.bytes, header, frameLength + VNET_HDR_LEN)) this.stats.txFrames++;
     else this.stats.txSinkDrops++;
-  }
-
-  /** Sends the frames a batching sink queued; the ones it dropped after all move to txSinkDrops. */
-  private flushSink(): void {
-    const dropped = this.options.sink.flush?.() ?? 0;
-    this.stats.txFrames -= dropped;
-    this.stats.txSinkDrops += dropped;
-  }
-
-  /** How many frames of `length` bytes the backlog would take now. */
-  rxRoom(length: number): number {
-    return this.backlog.room(length);
   }
 
   /** Whether the backlog would take a frame of `length` bytes now. */

@@ -46,12 +46,6 @@ export class RxBacklog {
     return this.queuedBytes + length <= this.capBytes || this.length === 0;
   }
 
-  /** How many frames of `length` bytes would be admitted one after another now (by the cap; the first always is). */
-  room(length: number): number {
-    const byCap = Math.floor((this.capBytes - this.queuedBytes) / Math.max(1, length));
-    return this.length === 0 ? Math.max(1, byCap) : Math.max(0, byCap);
-  }
-
   /**
    * Reserves room for a frame with its header; returns the header address to fill, or undefined
    * when the cap or the region is full (the caller drops and counts).

@@ -16,15 +16,10 @@ export interface PacketSink {
   readonly offloads: SinkOffloads;
   /**
    * Takes one frame from the guest: `bytes[offset, offset + length)` is a virtio_net_hdr then the
-   * Ethernet frame. Returns false if the frame was dropped (a full TAP queue). A sink with flush()
-   * may only queue the frame: then the bytes must stay as they are until flush() returns.
+   * Ethernet frame. The bytes are only valid during the call. Returns false if the frame was
+   * dropped (a full TAP queue).
    */
   transmit(bytes: Uint8Array, offset: number, length: number): boolean;
-  /**
-   * Sends what transmit() queued (a TAP hands a batch to the kernel in one system call) and
-   * returns how many of those frames were dropped after all. Without it, transmit() is final.
-   */
-  flush?(): number;
 }
 
 /** The size of the virtio_net_hdr without num_buffers (TUNSETVNETHDRSZ default), declared once in the TAP's view of it. */

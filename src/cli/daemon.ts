@@ -325,8 +325,6 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
   log('info', 'ready', {
     event: 'ready', domid: backendDomid, pid: process.pid, maxQueues: settings.maxQueues,
     splitEventChannels: settings.splitEventChannels, fatalSlots: settings.fatalSlots,
-    // how TAP frames reach the kernel: 'io_uring' (a batch per system call) or 'syscalls' (one per frame)
-    tapBatches: loadNative().tapBatchMode?.() ?? 'syscalls',
   });
   notify({ READY: 1, MAINPID: process.pid, STATUS: `serving backend/vif of domain ${backendDomid}` });
   const code = await finished;

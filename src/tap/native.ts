@@ -34,14 +34,8 @@ export interface NativeAddon {
   writeFrame(fd: number, buffer: NativeBuffer, offset: number, length: number): number;
   /** Up to maxFrames reads into slots offset + i*slotSize; lengths[i] gets each frame's size. */
   readFrames(fd: number, buffer: NativeBuffer, offset: number, slotSize: number, maxFrames: number, lengths: Uint32Array): number;
-  /**
-   * Writes count frames described by (offset, length) pairs; returns how many went out. With
-   * `results`, every frame is tried and results[i] is its bytes or -errno; without, it stops at the
-   * first EAGAIN and throws (with `done`) on another error.
-   */
-  writeFrames(fd: number, buffer: NativeBuffer, descriptors: Uint32Array, count: number, results?: Int32Array): number;
-  /** 'io_uring' (readFrames/writeFrames batch through one io_uring_enter), 'io_uring-writes' (the TAP refused RWF_NOWAIT: reads one call per frame) or 'syscalls'; 'syscalls' switches io_uring off, 'io_uring' tries it again. Absent from older builds. */
-  tapBatchMode?(mode?: 'io_uring' | 'syscalls'): 'io_uring' | 'io_uring-writes' | 'syscalls';
+  /** Writes count frames described by (offset, length) pairs; returns how many went out. */
+  writeFrames(fd: number, buffer: NativeBuffer, descriptors: Uint32Array, count: number): number;
   /** uv_poll_start on the Node loop; level-triggered: drain to EAGAIN in the callback or stop. */
   pollStart(fd: number, events: number, callback: (status: number, events: number) => void): PollHandle;
   pollStop(handle: PollHandle): void;
@@ -157,9 +151,6 @@ export function loadNative(): NativeAddon {
     };
   }
   cached = wrapped as unknown as NativeAddon;
-  // NETBACK_TAP_BATCHES=syscalls: one system call per TAP frame instead of io_uring batches (a
-  // kernel whose io_uring misbehaves, or a before/after measurement)
-  if (process.env.NETBACK_TAP_BATCHES === 'syscalls') cached.tapBatchMode?.('syscalls');
   return cached;
 }
 

@@ -8,18 +8,10 @@ import type { PacketPort, PacketReceiver } from '../backend/datapath.js';
 import type { SinkOffloads } from '../backend/sink.js';
 import type { NetworkInterfaceFactory } from '../backend/vif.js';
 import { SyscallError } from './native.js';
-import { TapClosedError, TapDevice, type TapOffloads } from './tap.js';
+import { TapDevice, type TapOffloads } from './tap.js';
 
 const MAX_FRAME = 10 + 65535 + 18; // virtio_net_hdr + a maximal GSO frame with a VLAN tag
-const READ_SLOT = (MAX_FRAME + 15) & ~15;
 const READS_PER_WAKE = 256; // frames drained per readiness callback before yielding
-/**
- * Frames read, and written, per system call (TapDevice.readBatch/writeBatch: one io_uring_enter
- * each where the kernel has io_uring). Reads are further bounded by the receiver's room for
- * maximal frames, so a batch never reads what the backlog would have to drop.
- */
-const READ_BATCH = 16;
-const WRITE_BATCH = 64;
 
 export interface TapPortStats {
   txFrames: number;
@@ -39,17 +31,9 @@ export class TapPort implements PacketPort {
   readonly offloads: SinkOffloads;
   readonly stats: TapPortStats = { txFrames: 0, txDropped: 0, rxFrames: 0, rxDropped: 0, readErrors: 0, carrierErrors: 0, rxPaused: 0 };
   private readonly tap: TapDevice;
-  private readonly buffer = new Uint8Array(READ_SLOT * READ_BATCH);
-  private readonly readLengths = new Uint32Array(READ_BATCH);
+  private readonly buffer = new Uint8Array(MAX_FRAME);
   private receiver: PacketReceiver | undefined;
   private paused = false;
-  /** Frames transmit() queued for the next flush(): (offset, length) pairs in `pendingBytes`. */
-  private readonly pending = new Uint32Array(WRITE_BATCH * 2);
-  private readonly writeResults = new Int32Array(WRITE_BATCH);
-  private pendingCount = 0;
-  private pendingBytes: Uint8Array | undefined;
-  /** Drops of queued frames found by flushes that transmit() ran (a full batch), not yet reported by flush(). */
-  private unreportedDrops = 0;
 
   constructor(tap: TapDevice, offloads: TapOffloads) {
     this.tap = tap;
@@ -72,42 +56,18 @@ export class TapPort implements PacketPort {
     return this.tap.adopted;
   }
 
-  /** Queues the frame for flush(): the caller keeps the bytes as they are until then. */
   transmit(bytes: Uint8Array, offset: number, length: number): boolean {
-    if (this.pendingCount === WRITE_BATCH || (this.pendingBytes !== undefined && this.pendingBytes !== bytes)) {
-      this.unreportedDrops += this.writePending();
-    }
-    this.pendingBytes = bytes;
-    this.pending[2 * this.pendingCount] = bytes.byteOffset + offset;
-    this.pending[2 * this.pendingCount + 1] = length;
-    this.pendingCount++;
-    return true;
-  }
-
-  /** Writes the queued frames in one batch; returns how many of them the kernel refused. */
-  flush(): number {
-    const dropped = this.unreportedDrops + this.writePending();
-    this.unreportedDrops = 0;
-    return dropped;
-  }
-
-  private writePending(): number {
-    const count = this.pendingCount;
-    const bytes = this.pendingBytes;
-    this.pendingCount = 0;
-    this.pendingBytes = undefined;
-    if (count === 0 || bytes === undefined) return 0;
-    let written = 0;
     try {
-      written = this.tap.writeBatch(bytes.buffer, this.pending, count, this.writeResults);
+      if (this.tap.write(bytes, offset, length) > 0) {
+        this.stats.txFrames++;
+        return true;
+      }
     } catch (error) {
-      // the device is gone (EBADF after close...): every queued frame is a dropped frame
-      if (!(error instanceof SyscallError) && !(error instanceof TapClosedError)) throw error;
+      // a frame the kernel refuses (EINVAL for a bad virtio_net_hdr) is one dropped frame
+      if (!(error instanceof SyscallError)) throw error;
     }
-    // a frame the kernel refuses (EINVAL for a bad virtio_net_hdr, EAGAIN for a full queue) is one dropped frame
-    this.stats.txFrames += written;
-    this.stats.txDropped += count - written;
-    return count - written;
+    this.stats.txDropped++;
+    return false;
   }
 
   setReceiver(receiver: PacketReceiver | undefined): void {
@@ -154,31 +114,25 @@ export class TapPort implements PacketPort {
     const receiver = this.receiver;
     if (receiver === undefined) return;
     let frames = 0;
-    while (frames < READS_PER_WAKE) {
-      const room = receiver.room?.() ?? (receiver.ready?.() === false ? 0 : 1);
-      if (room === 0) {
+    for (; frames < READS_PER_WAKE; frames++) {
+      if (receiver.ready?.() === false) {
         // stop watching (a level-triggered poll would spin) until the receiver calls resume()
         this.paused = true;
         this.stats.rxPaused++;
         this.tap.onReadable(null);
         break;
       }
-      const want = Math.min(room, READ_BATCH, READS_PER_WAKE - frames);
-      let read: number;
+      let length: number;
       try {
-        read = this.tap.readBatch(this.buffer, 0, READ_SLOT, this.readLengths, want);
+        length = this.tap.readInto(this.buffer, 0, this.buffer.length);
       } catch (error) {
         if (!(error instanceof SyscallError)) throw error;
         this.stats.readErrors++;
         break;
       }
-      for (let i = 0; i < read; i++) {
-        const at = i * READ_SLOT;
-        if (receiver.receive(this.buffer.subarray(at, at + this.readLengths[i]!))) this.stats.rxFrames++;
-        else this.stats.rxDropped++;
-      }
-      frames += read;
-      if (read < want) break; // the TAP's queue is empty
+      if (length === 0) break;
+      if (receiver.receive(this.buffer.subarray(0, length))) this.stats.rxFrames++;
+      else this.stats.rxDropped++;
     }
     if (frames > 0) receiver.wake();
   }

@@ -181,9 +181,8 @@ export class TapDevice {
   }
 
   /**
-   * Reads up to `maxFrames` frames in one call (one system call where the kernel has io_uring):
-   * frame i goes to offset + i*slotSize (header first) and its length to lengths[i]. Returns the
-   * number read; fewer than asked when the TAP's queue ran empty.
+   * Reads up to `maxFrames` frames in one call: frame i goes to offset + i*slotSize (header
+   * first) and its length to lengths[i]. Returns the number read; stops early when none is left.
    */
   readBatch(buffer: NativeBuffer, offset: number, slotSize: number, lengths: Uint32Array, maxFrames = lengths.length): number {
     return this.addon.readFrames(this.fd, asNative(buffer), offset, slotSize, maxFrames, lengths);
@@ -191,17 +190,11 @@ export class TapDevice {
 
   /**
    * Writes `count` frames given as (offset, length) pairs in `descriptors`, each starting with its
-   * header, in one system call where the kernel has io_uring (see batchMode). Every frame is
-   * tried: results[i] gets the bytes written or -errno (EINVAL: a frame the kernel refused;
-   * EAGAIN: the queue was full). Returns how many were written.
+   * header. Returns how many went out; a failing frame throws a SyscallError whose `done` says
+   * how many were written before it.
    */
-  writeBatch(buffer: NativeBuffer, descriptors: Uint32Array, count = descriptors.length >>> 1, results = new Int32Array(count)): number {
-    return this.addon.writeFrames(this.fd, asNative(buffer), descriptors, count, results);
-  }
-
-  /** How readBatch and writeBatch reach the kernel in this process: 'io_uring', 'io_uring-writes' (reads one system call per frame: the TAP refused RWF_NOWAIT), or 'syscalls'. */
-  get batchMode(): 'io_uring' | 'io_uring-writes' | 'syscalls' {
-    return this.addon.tapBatchMode?.() ?? 'syscalls';
+  writeBatch(buffer: NativeBuffer, descriptors: Uint32Array, count = descriptors.length >>> 1): number {
+    return this.addon.writeFrames(this.fd, asNative(buffer), descriptors, count);
   }
 
   /**

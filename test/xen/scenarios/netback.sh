@@ -102,7 +102,6 @@ memwatch() { while kill -0 $1 2>/dev/null; do echo "MEM: $(free -m | awk '/Mem:/
 echo "=== preflight"; node dist/src/cli/main.js check; echo "check rc=$?"
 : > /tmp/daemon.log
 if daemon_start 1; then result daemon-ready PASS "after ${i} polls"; else result daemon-ready FAIL; cat /tmp/daemon.log; fi
-echo "backend: TAP batches at start: $(grep -o '"tapBatches":"[^"]*"' /tmp/daemon.log | head -1)"
 
 guest_cfg guest1 1
 xl create /tmp/guest1.cfg > /tmp/xl-create.log 2>&1; echo "xl create rc=$?"; cat /tmp/xl-create.log | tail -5
