@@ -106,6 +106,12 @@ export async function runSim(options: SimOptions): Promise<number> {
       snapshot: () => snapshotSource?.() ?? { version: SNAPSHOT_VERSION, time: Date.now(), vifs: [] },
     });
   }
+  // A stop signal from here on ends the run cleanly, also one that arrives while the guests are
+  // still being set up (the control socket already answers then: a test or a unit may stop us).
+  let requestStop!: () => void;
+  const stopRequested = new Promise<void>((resolve) => { requestStop = resolve; });
+  process.once('SIGINT', requestStop);
+  process.once('SIGTERM', requestStop);
   const kernels = await compileKernels(await readKernels());
   const host = new SimHost({
     kernels,
@@ -167,8 +173,7 @@ export async function runSim(options: SimOptions): Promise<number> {
 
   await new Promise<void>((done) => {
     if (options.seconds !== undefined) timers.push(setTimeout(done, options.seconds * 1000));
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
+    void stopRequested.then(done);
   });
   clearInterval(ticker);
   traffic.stop();
@@ -184,6 +189,8 @@ export async function runSim(options: SimOptions): Promise<number> {
   return summary.ok ? 0 : EX_SOFTWARE;
 
   async function shutdown(): Promise<void> {
+    process.off('SIGINT', requestStop);
+    process.off('SIGTERM', requestStop);
     notifySystemd({ STOPPING: 1 });
     for (const timer of timers) clearTimeout(timer);
     traffic.stop();
