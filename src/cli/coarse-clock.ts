@@ -10,8 +10,8 @@ import type { NativeAddon } from '../tap/native.js';
 
 /** Milliseconds at tick resolution; performance.now() with an addon that predates the call. */
 export function coarseMilliseconds(native: NativeAddon): () => number {
-  const read = native.monotonicCoarseMs;
-  return read === undefined ? () => performance.now() : () => read();
+  // the addon's wrapper directly: this is read per queued frame and twice per event
+  return native.monotonicCoarseMs ?? (() => performance.now());
 }
 
 /** systemClock's timers with the coarse time line. */
