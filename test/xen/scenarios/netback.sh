@@ -30,24 +30,28 @@ within() { # a b tolerance-bytes: |a-b| <= tol
 # time when $2 is its pid. Printed per bulk direction, so a ratio comes with where the time went.
 cpu_mark() { # guest-domid [daemon-pid]
   local x; x=$(xl list 2>/dev/null | awk -v d=$1 '$2==0{z=$6} $2==d{g=$6} END{print z+0, g+0}')
-  local p="0 0"; [ -n "${2:-}" ] && [ -r /proc/$2/stat ] && p=$(awk '{print $14/100, $15/100}' /proc/$2/stat)
+  # the whole process's user/system seconds, then its main thread's (the rest is V8's and libuv's threads)
+  local p="0 0 0 0"; [ -n "${2:-}" ] && [ -r /proc/$2/stat ] &&
+    p="$(sed 's/^.*) //' /proc/$2/stat | awk '{print $12/100, $13/100}') $(sed 's/^.*) //' /proc/$2/task/$2/stat | awk '{print $12/100, $13/100}')"
   echo "$x $p"; }
 cpu_report() { # label direction wall-seconds "before" "after"
   awk -v l="$1" -v d="$2" -v w="$3" -v a="$4" -v b="$5" 'BEGIN{split(a,x," "); split(b,y," ");
-    printf "cpu %s %s: wall %.1fs, dom0 %.1fs, guest %.1fs, daemon user %.2fs sys %.2fs\n", l, d, w, y[1]-x[1], y[2]-x[2], y[3]-x[3], y[4]-x[4]}'; }
+    printf "cpu %s %s: wall %.1fs, dom0 %.1fs, guest %.1fs, daemon user %.2fs sys %.2fs (main thread %.2fs %.2fs)\n", l, d, w, y[1]-x[1], y[2]-x[2], y[3]-x[3], y[4]-x[4], y[5]-x[5], y[6]-x[6]}'; }
 bulk() { # label [daemon-pid] -> sets TX_MBIT RX_MBIT TX_OK RX_OK
   local want=$((BULK_MB*1048576)) dom; dom=$(xl domid ${GUESTNAME:-guest1} 2>/dev/null || echo -1)
   gsh "echo $((BULK_MB*16)) > /tmp/zero.blocks" >/dev/null
-  local c0 c1; c0=$(cpu_mark $dom ${2:-})
+  local c0 c1 f0; c0=$(cpu_mark $dom ${2:-}); f0=$(ifc vif$dom.0 rx_packets)
   local t0=$(now) n=$(timeout 150 busybox nc $GUEST 5001 | wc -c) t1=$(now)
   c1=$(cpu_mark $dom ${2:-})
+  echo "frames $1 guest-tx: $(( $(ifc vif$dom.0 rx_packets) - f0 )) from the guest"
   TX_MBIT=$(awk -v n=$n -v a=$t0 -v b=$t1 'BEGIN{printf "%.1f", n*8/(b-a)/1e6}')
   TX_OK=$([ "$n" = "$want" ] && echo PASS || echo FAIL)
   echo "$1 guest-tx bytes=$n want=$want Mbit/s=$TX_MBIT"
   cpu_report $1 guest-tx $(awk -v a=$t0 -v b=$t1 'BEGIN{print b-a}') "$c0" "$c1"
-  c0=$(cpu_mark $dom ${2:-})
+  c0=$(cpu_mark $dom ${2:-}); f0=$(ifc vif$dom.0 tx_packets)
   t0=$(now); dd if=/dev/zero bs=65536 count=$((BULK_MB*16)) 2>/dev/null | timeout 150 busybox nc -w 5 $GUEST 5002; t1=$(now)
   c1=$(cpu_mark $dom ${2:-})
+  echo "frames $1 guest-rx: $(( $(ifc vif$dom.0 tx_packets) - f0 )) to the guest"
   sleep 1; n=$(gsh "cat /tmp/rx.count" | tr -d ' \n')
   RX_MBIT=$(awk -v n=$n -v a=$t0 -v b=$t1 'BEGIN{printf "%.1f", n*8/(b-a)/1e6}')
   RX_OK=$([ "$n" = "$want" ] && echo PASS || echo FAIL)
@@ -69,6 +73,18 @@ strace_counts() { # pid: system calls per direction (STRACE=1), with the frames 
     kill -INT $SP; wait $SP 2>/dev/null
     echo "STRACE $dir frames from/to the guest $(( $(ifc $VIF rx_packets) - from ))/$(( $(ifc $VIF tx_packets) - to ))"
     sed "s/^/STRACE $dir /" /tmp/strace.$dir | head -n 25
+  done; }
+frame_sizes() { # label: sizes of the TCP data frames on the vif in a smaller run per direction
+  # (FRAMES=1): a GSO frame crosses the vif as one long frame, so this shows how much the senders
+  # batch per frame with each backend
+  [ "${FRAMES:-0}" = 1 ] || return 0
+  local v dir; v=vif$(xl domid ${GUESTNAME:-guest1}).0
+  for dir in guest-tx guest-rx; do
+    tcpdump -i $v -nn -q -s 96 -c 6000 tcp > /tmp/tcpdump.$dir 2>/dev/null & TP=$!; sleep 1
+    diag_run $dir
+    kill -INT $TP 2>/dev/null; wait $TP 2>/dev/null
+    awk -v l="$1" -v d=$dir '$NF ~ /^[0-9]+$/ && $NF > 0 {n++; b+=$NF; if ($NF > 1448) big++}
+      END {printf "FRAMES %s %s: %d data frames, mean payload %.0f B, %.0f%% longer than one MSS\n", l, d, n, n ? b/n : 0, n ? 100*big/n : 0}' /tmp/tcpdump.$dir
   done; }
 perf_profile() { # label: where dom0's CPU goes (PERF=1; perf is not in the default test bed): one
   # smaller run per direction under a system-wide cpu-clock profile, by command/object and by symbol
@@ -138,6 +154,7 @@ if [ $ok = 1 ]; then
   # the daemon's own view of the bulk run (frames, GSO, events and notifies per direction)
   echo "counters: daemon $(node dist/src/cli/main.js stats --json 2>&1 | node -e "let t='';process.stdin.on('data',d=>t+=d).on('end',()=>{const v=JSON.parse(t).vifs.find(x=>x.name==='$VIF');console.log(v?Object.entries(v.counters).filter(([k,n])=>n!==0).map(([k,n])=>k+'='+n).join(' '):'absent')})" 2>&1)"
   strace_counts $DPID
+  frame_sizes wasm
   perf_profile wasm
   tol=$((1048576))
   if [ $TX_OK = PASS ] && [ $RX_OK = PASS ] && within $g_tx $t_rx $tol && within $t_tx $g_rx $tol; then
@@ -300,6 +317,7 @@ guest_cfg guest2 1
 xl create /tmp/guest2.cfg >/dev/null 2>&1; GUESTNAME=guest2
 if wait_ping $GUEST 90 && wait_guest 60; then
   bulk kernel
+  frame_sizes kernel
   perf_profile kernel
   echo "RESULT compare INFO guest-tx wasm=${W_TX:-none} kernel=$TX_MBIT Mbit/s; guest-rx wasm=${W_RX:-none} kernel=$RX_MBIT Mbit/s (TCG, same boot)"
   if [ "${FPU_PROBE:-0}" != 0 ]; then
