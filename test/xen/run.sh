@@ -3,7 +3,7 @@
 # built checkout into dom0's /opt/wasm-netback, boots Xen + dom0 + a Linux PV guest under QEMU and
 # runs test/xen/scenarios/netback.sh there. Prints the RESULT lines; fails if any is FAIL or if none
 # appeared. The serial log is kept in .cache/xen-testbed/last-run.log.
-# Env: BULK_MB (MiB per direction, default 32), BASELINE (a built checkout measured in the same boot), STRACE=1 (syscall counts of the daemon per direction), PERF=1 (dom0 profile, needs perf in the bed), FRAMES=1 (TCP data frame sizes on the vif, both backends), XQ_TIMEOUT (s, default 1200), DAEMON_NODE_FLAGS
+# Env: BULK_MB (MiB per direction, default 32), BASELINE (a built checkout measured in the same boot), STRACE=1 (syscall counts of the daemon per direction), PERF=1 (dom0 profile, needs perf in the bed), FRAMES=1 (TCP data frame sizes on the vif, both backends), G2G (default 1; 0 skips the guest-to-guest bulk through the bridge, both backends, shown in the compare line), XQ_TIMEOUT (s, default 1200), DAEMON_NODE_FLAGS
 # (extra node flags for the daemon in dom0), PROFILE=1 (V8 CPU profile of the first daemon process,
 # summarized as PROFILE lines; implies EXTRA_SCENARIOS=0 unless set), EXTRA_SCENARIOS (0: ping, bulk,
 # shutdown and the baseline only), FPU_PROBE (seconds of the dom0 FPU check under guest
@@ -30,14 +30,14 @@ if [ -n "${BASELINE:-}" ]; then
   cp -a "$BASELINE/dist" "$BASELINE/package.json" "$B/"; cp "$BASELINE"/build/*.wasm "$B/build/"
   cp "$BASELINE/build/Release/netback.node" "$B/build/Release/"; cp -a "$O/node_modules" "$B/"
 fi
-printf 'BULK_MB=%s\nPERF=%s\nSTRACE=%s\nDAEMON_NODE_FLAGS="%s"\nFPU_PROBE=%s\nPROFILE=%s\nEXTRA_SCENARIOS=%s\nFRAMES=%s\n' "${BULK_MB:-32}" "${PERF:-0}" "${STRACE:-0}" "${DAEMON_NODE_FLAGS:-}" \
-  "${FPU_PROBE:-30}" "${PROFILE:-0}" "${EXTRA_SCENARIOS:-$([ "${PROFILE:-0}" = 1 ] && echo 0 || echo 1)}" "${FRAMES:-0}" > "$S/scenario.env"
+printf 'BULK_MB=%s\nPERF=%s\nSTRACE=%s\nDAEMON_NODE_FLAGS="%s"\nFPU_PROBE=%s\nPROFILE=%s\nEXTRA_SCENARIOS=%s\nFRAMES=%s\nG2G=%s\n' "${BULK_MB:-32}" "${PERF:-0}" "${STRACE:-0}" "${DAEMON_NODE_FLAGS:-}" \
+  "${FPU_PROBE:-30}" "${PROFILE:-0}" "${EXTRA_SCENARIOS:-$([ "${PROFILE:-0}" = 1 ] && echo 0 || echo 1)}" "${FRAMES:-0}" "${G2G:-1}" > "$S/scenario.env"
 # the scenario reads BULK_MB from /scenario.env
 sed '2i [ -f /scenario.env ] && . /scenario.env' "$HERE/scenarios/netback.sh" > "$S/netback.sh"
 LOG="$C/last-run.log"
 echo "=== booting the test bed (serial log: $LOG)"
 XQ_TIMEOUT="${XQ_TIMEOUT:-1200}" bash "$HERE/bed/boot.sh" "$S/netback.sh" "$S" > "$LOG" 2>&1 || true
-grep -a -E '^(RESULT|=== |check rc|xl create rc|guest1 is|bridge members|backend:|counters:|(wasm|kernel) guest-|dom0 memory|daemon node flags|MEM: |kernel traps|DIAG |PROFILE |cpu |frames |STRACE |PERF |FRAMES |baseline )' "$LOG" | tr -d '\r' || true
+grep -a -E '^(RESULT|=== |check rc|xl create rc|guest1 is|bridge members|backend:|counters:|(wasm|kernel) guest-|dom0 memory|daemon node flags|MEM: |kernel traps|DIAG |PROFILE |cpu |frames |STRACE |PERF |FRAMES |G2G |baseline )' "$LOG" | tr -d '\r' || true
 results=$(grep -a -c '^RESULT ' "$LOG" || true)
 fails=$(grep -a -c '^RESULT [^ ]* FAIL' "$LOG" || true)
 echo "test:xen: $results RESULT lines, $fails failed, $(( $(date +%s) - t0 )) s"
