@@ -63,14 +63,17 @@ bulk() { # label [daemon-pid] -> sets TX_MBIT RX_MBIT TX_OK RX_OK
 diag_run() { # guest-tx|guest-rx: the diagnostics' smaller run (8 MiB) one way
   if [ $1 = guest-tx ]; then guest_tx 8 120 > /dev/null
   else dd if=/dev/zero bs=65536 count=128 2>/dev/null | timeout 120 busybox nc -w 5 $GUEST 5002; fi; }
+during_diag_run() { # direction stdout-file tool...: the tool runs in the background across diag_run
+  # (its stdout to the file, stderr dropped), then SIGINT ends it
+  "${@:3}" > $2 2>/dev/null & local tool=$!; sleep 1
+  diag_run $1
+  kill -INT $tool 2>/dev/null; wait $tool 2>/dev/null || true; }
 strace_counts() { # pid: system calls per direction (STRACE=1), with the frames each run moved
   [ "${STRACE:-0}" = 1 ] || return 0
   local dir from to
   for dir in guest-tx guest-rx; do
     from=$(ifc $VIF rx_packets); to=$(ifc $VIF tx_packets)
-    strace -c -f -p $1 -o /tmp/strace.$dir 2>/dev/null & SP=$!; sleep 1
-    diag_run $dir
-    kill -INT $SP; wait $SP 2>/dev/null
+    during_diag_run $dir /dev/null strace -c -f -p $1 -o /tmp/strace.$dir
     echo "STRACE $dir frames from/to the guest $(( $(ifc $VIF rx_packets) - from ))/$(( $(ifc $VIF tx_packets) - to ))"
     sed "s/^/STRACE $dir /" /tmp/strace.$dir | head -n 25
   done; }
@@ -80,33 +83,32 @@ frame_sizes() { # label: sizes of the TCP data frames on the vif in a smaller ru
   [ "${FRAMES:-0}" = 1 ] || return 0
   local v dir; v=vif$(xl domid ${GUESTNAME:-guest1}).0
   for dir in guest-tx guest-rx; do
-    tcpdump -i $v -nn -q -s 96 -c 6000 tcp > /tmp/tcpdump.$dir 2>/dev/null & TP=$!; sleep 1
-    diag_run $dir
-    kill -INT $TP 2>/dev/null; wait $TP 2>/dev/null
+    during_diag_run $dir /tmp/tcpdump.$dir tcpdump -i $v -nn -q -s 96 -c 6000 tcp
     awk -v l="$1" -v d=$dir '$NF ~ /^[0-9]+$/ && $NF > 0 {n++; b+=$NF; if ($NF > 1448) big++}
       END {printf "FRAMES %s %s: %d data frames, mean payload %.0f B, %.0f%% longer than one MSS\n", l, d, n, n ? b/n : 0, n ? 100*big/n : 0}' /tmp/tcpdump.$dir
   done; }
-guest_to_guest() { # label: a guest sending to a second guest through the bridge, both vifs on the
+guest_to_guest() { # label [daemon-pid]: a guest sending to a second guest through the bridge, both vifs on the
   # backend under test (on unless G2G=0). The sender is then a guest's TCP, not a dom0 socket, whose small-queue
   # limits see the kernel backend's queue but not a TAP's (tun orphans each frame it queues).
   G2G_MBIT=none; [ "${G2G:-1}" = 1 ] || return 0
-  local peer=169.254.99.3 t0 t1 n
+  local peer=169.254.99.3 t0 t1 n c0 c1 dom
   guest_cfg $1peer 1 3
   xl create /tmp/$1peer.cfg >/dev/null 2>&1
   if wait_ping $peer 90 >/dev/null && GUEST=$peer wait_guest 60 >/dev/null; then
-    t0=$(now); echo "dd if=/dev/zero bs=65536 count=$((BULK_MB*16)) 2>/dev/null | nc -w 5 $peer 5002" | timeout 300 busybox nc $GUEST 7000 >/dev/null; t1=$(now)
+    dom=$(xl domid ${GUESTNAME:-guest1} 2>/dev/null || echo -1); c0=$(cpu_mark $dom ${2:-})
+    t0=$(now); gsh "dd if=/dev/zero bs=65536 count=$((BULK_MB*16)) 2>/dev/null | nc -w 5 $peer 5002" >/dev/null; t1=$(now)
+    c1=$(cpu_mark $dom ${2:-})
     sleep 1; n=$(GUEST=$peer gsh "cat /tmp/rx.count" | tr -d ' \n')
     [ "$n" = $((BULK_MB*1048576)) ] && G2G_MBIT=$(awk -v n=$n -v a=$t0 -v b=$t1 'BEGIN{printf "%.1f", n*8/(b-a)/1e6}')
     echo "G2G $1 guest-to-guest: bytes=$n want=$((BULK_MB*1048576)) Mbit/s=$G2G_MBIT"
+    cpu_report $1 guest-to-guest $(awk -v a=$t0 -v b=$t1 'BEGIN{print b-a}') "$c0" "$c1"  # "guest": the sender
   else echo "G2G $1: the peer guest did not come up"; fi
   timeout 30 xl destroy $1peer >/dev/null 2>&1; }
 perf_profile() { # label: where dom0's CPU goes (PERF=1; perf is not in the default test bed): one
   # smaller run per direction under a system-wide cpu-clock profile, by command/object and by symbol
   [ "${PERF:-0}" = 1 ] && command -v perf >/dev/null || return 0
   for dir in guest-tx guest-rx; do
-    perf record -a -e cpu-clock -F 499 -o /tmp/perf.$dir.data 2>/tmp/perf.err & PP=$!; sleep 1
-    diag_run $dir
-    kill -INT $PP; wait $PP 2>/dev/null
+    during_diag_run $dir /dev/null perf record -a -e cpu-clock -F 499 -o /tmp/perf.$dir.data
     perf report -i /tmp/perf.$dir.data --stdio --no-children -g none --sort comm,dso 2>/dev/null | grep -E '^ +[0-9]' | head -n 15 | sed "s/^/PERF $1 $dir /"
     perf report -i /tmp/perf.$dir.data --stdio --no-children -g none --comm node --sort sym 2>/dev/null | grep -E '^ +[0-9]' | head -n 30 | sed "s/^/PERF $1 $dir node /"
   done; }
@@ -169,7 +171,7 @@ if [ $ok = 1 ]; then
   echo "counters: daemon $(node dist/src/cli/main.js stats --json 2>&1 | node -e "let t='';process.stdin.on('data',d=>t+=d).on('end',()=>{const v=JSON.parse(t).vifs.find(x=>x.name==='$VIF');console.log(v?Object.entries(v.counters).filter(([k,n])=>n!==0).map(([k,n])=>k+'='+n).join(' '):'absent')})" 2>&1)"
   strace_counts $DPID
   frame_sizes wasm
-  guest_to_guest wasm; W_G2G=$G2G_MBIT
+  guest_to_guest wasm $DPID; W_G2G=$G2G_MBIT
   perf_profile wasm
   tol=$((1048576))
   if [ $TX_OK = PASS ] && [ $RX_OK = PASS ] && within $g_tx $t_rx $tol && within $t_tx $g_rx $tol; then
