@@ -38,13 +38,13 @@ export { tso_segment, tso_resume_offset, bench_tso, SEG_HEADROOM } from './gso/t
 // Guest TX ring: attach, build, commit, multicast list (netif/ring.ts, netif/tx.ts, netif/extra.ts).
 export {
   tx_attach, tx_build, tx_commit, tx_packet_count, tx_op_count, tx_slots_consumed, tx_credit_used, tx_credit_blocked,
-  tx_drops, tx_req_cons, tx_rsp_prod_pvt, bench_tx_parse,
+  tx_drops, tx_mcast_edits, tx_req_cons, tx_rsp_prod_pvt, bench_tx_parse,
   QS_TX_PENDING, QS_TX_PKT_COUNT, QS_TX_OP_COUNT, QS_TX_SLOTS, QS_TX_CREDIT_USED, QS_TX_CREDIT_BLOCKED, QS_TX_BUF_USED, QS_TX_DROPS,
   TXC_STATUS, TXC_KIND, TXC_KIND_PLAIN, TXC_KIND_OP,
   TXPKT_DATA, TXPKT_LEN, TXPKT_FLAGS, TXPKT_GSO_TYPE, TXPKT_HASH_TYPE, TXPKT_GSO_SIZE, TXPKT_HASH_PRESENT, TXPKT_EXTRA_COUNT,
   TXPKT_HASH_VALUE, TXPKT_FIRST_SLOT, TXPKT_SLOT_COUNT, TXPKT_FIRST_OP, TXPKT_OP_COUNT, TXPKT_STATUS,
 } from './netif/tx';
-export { mcast_contains, mcast_count, QS_TX_MCAST_COUNT } from './netif/extra';
+export { mcast_contains, mcast_count, mcast_load, mcast_save, MCAST_RECORD_SIZE, QS_TX_MCAST_COUNT } from './netif/extra';
 
 // Guest RX ring: attach, pack, commit (netif/rx.ts).
 export {

@@ -72,16 +72,17 @@ function mcastFind(mac: usize): i32 {
 }
 
 // Removes the first match and keeps the rest in order; an absent address is not an error.
-// see: netback.c xenvif_mcast_del
-export function mcastDel(mac: usize): void {
+// Returns whether the list changed. see: netback.c xenvif_mcast_del
+export function mcastDel(mac: usize): bool {
   const found = mcastFind(mac);
-  if (found < 0) return;
+  if (found < 0) return false;
   const count = stateLoad(QS_TX_MCAST_COUNT);
   const entry = <usize>MCAST_LIST_OFFSET + <usize>(<u32>found * MCAST_ENTRY);
   const tail = (count - 1 - <u32>found) * MCAST_ENTRY;
   memory.copy(entry, entry + <usize>MCAST_ENTRY, <usize>tail);
   memory.fill(<usize>MCAST_LIST_OFFSET + <usize>((count - 1) * MCAST_ENTRY), 0, <usize>MCAST_ENTRY);
   stateStore(QS_TX_MCAST_COUNT, count - 1);
+  return true;
 }
 
 // 1 if the 6-byte MAC at `macAddress` is in the list, else 0 (the RX multicast filter).
@@ -93,4 +94,27 @@ export function mcast_contains(macAddress: usize): i32 {
 
 export function mcast_count(): i32 {
   return <i32>stateLoad(QS_TX_MCAST_COUNT);
+}
+
+// The whole list as one record (the count as a u32, then every entry slot), so the host can give
+// each queue of a vif the same list: Linux keeps one list per vif, edited by the extras of any
+// queue, while each queue here has its own instance. see: common.h struct xenvif (fe_mcast_addr)
+export const MCAST_RECORD_SIZE: u32 = 4 + XEN_NETBK_MCAST_MAX * MCAST_ENTRY;
+
+// Writes the record at `dst`; returns its size.
+export function mcast_save(dst: usize): i32 {
+  if (dst < <usize>LAYOUT_BASE || dst > <usize>(LAYOUT_END - MCAST_RECORD_SIZE)) return STATUS_BAD_ARGUMENT;
+  store<u32>(dst, stateLoad(QS_TX_MCAST_COUNT));
+  memory.copy(dst + 4, <usize>MCAST_LIST_OFFSET, <usize>(XEN_NETBK_MCAST_MAX * MCAST_ENTRY));
+  return <i32>MCAST_RECORD_SIZE;
+}
+
+// Replaces the list with the record at `src` (one mcast_save wrote); a count over the limit is refused.
+export function mcast_load(src: usize): i32 {
+  if (src < <usize>LAYOUT_BASE || src > <usize>(LAYOUT_END - MCAST_RECORD_SIZE)) return STATUS_BAD_ARGUMENT;
+  const count = load<u32>(src);
+  if (count > XEN_NETBK_MCAST_MAX) return STATUS_BAD_ARGUMENT;
+  memory.copy(<usize>MCAST_LIST_OFFSET, src + 4, <usize>(XEN_NETBK_MCAST_MAX * MCAST_ENTRY));
+  stateStore(QS_TX_MCAST_COUNT, count);
+  return STATUS_OK;
 }

@@ -50,6 +50,7 @@ export const QS_TX_CREDIT_USED: u32 = 0x110;    // bytes debited: first-request 
 export const QS_TX_CREDIT_BLOCKED: u32 = 0x114; // size of the packet that exceeded the credit, 0 if none
 export const QS_TX_BUF_USED: u32 = 0x118;       // bytes of TX_BUF the batch's packets occupy
 export const QS_TX_DROPS: u32 = 0x11C;          // packets dropped while building (error responses)
+export const QS_TX_MCAST_EDITS: u32 = 0x120;    // multicast list changes (MCAST_ADD / MCAST_DEL that changed it)
 
 // TX_REQ_COPY entry (TX_REQ_COPY_STRIDE = 16 bytes, indexed by position in the batch, i.e. ring
 // index minus the batch's first index): the 12 request bytes as the frontend wrote them, then
@@ -151,7 +152,7 @@ export function tx_attach(): i32 {
   stateStore(QS_TX_RSP_PROD_PVT, rspProd);
   stateStore(QS_FLAGS, 0);
   stateStore(QS_FATAL_STATUS, 0);
-  for (let f: u32 = QS_TX_PENDING; f <= QS_TX_DROPS; f += 4) stateStore(f, 0);
+  for (let f: u32 = QS_TX_PENDING; f <= QS_TX_MCAST_EDITS; f += 4) stateStore(f, 0);
   mcastReset();
   return STATUS_OK;
 }
@@ -166,7 +167,7 @@ export function tx_build(maxPackets: u32, credit: u32, fatalSlots: u32): i32 {
   if (stateLoad(QS_TX_PENDING) != 0 || stateLoad(QS_TX_RSP_PROD_PVT) != start) return STATUS_BAD_STATE;
   // see: netback.c netback_init (fatal_skb_slots bumped to XEN_NETBK_LEGACY_SLOTS_MAX)
   if (fatalSlots < XEN_NETBK_LEGACY_SLOTS_MAX) fatalSlots = XEN_NETBK_LEGACY_SLOTS_MAX;
-  for (let f: u32 = QS_TX_PKT_COUNT; f <= QS_TX_DROPS; f += 4) stateStore(f, 0);
+  for (let f: u32 = QS_TX_PKT_COUNT; f <= QS_TX_MCAST_EDITS; f += 4) stateStore(f, 0);
   stateStore(QS_TX_PENDING, 1);
 
   const reqProd = readReqProd(<usize>TX_RING_OFFSET);
@@ -226,6 +227,7 @@ export function tx_build(maxPackets: u32, credit: u32, fatalSlots: u32): i32 {
     if (mcastAddExtra != NO_EXTRA) {
       if (mcastAdd(mcastAddExtra + <usize>EXTRA_MCAST_ADDR)) {
         countAdd(COUNTER_TX_MCAST_ADD, 1);
+        stateStore(QS_TX_MCAST_EDITS, stateLoad(QS_TX_MCAST_EDITS) + 1);
       } else {
         stage(firstPos, NETIF_RSP_ERROR, TXC_KIND_PLAIN);
         countAdd(COUNTER_TX_MCAST_FULL, 1);
@@ -233,7 +235,7 @@ export function tx_build(maxPackets: u32, credit: u32, fatalSlots: u32): i32 {
       continue;
     }
     if (mcastDelExtra != NO_EXTRA) {
-      mcastDel(mcastDelExtra + <usize>EXTRA_MCAST_ADDR);
+      if (mcastDel(mcastDelExtra + <usize>EXTRA_MCAST_ADDR)) stateStore(QS_TX_MCAST_EDITS, stateLoad(QS_TX_MCAST_EDITS) + 1);
       countAdd(COUNTER_TX_MCAST_DEL, 1);
       continue;
     }
@@ -397,6 +399,8 @@ export function tx_slots_consumed(): i32 { return <i32>stateLoad(QS_TX_SLOTS); }
 export function tx_credit_used(): u32 { return stateLoad(QS_TX_CREDIT_USED); }
 export function tx_credit_blocked(): u32 { return stateLoad(QS_TX_CREDIT_BLOCKED); }
 export function tx_drops(): i32 { return <i32>stateLoad(QS_TX_DROPS); }
+// Non-zero: the last build changed the multicast list, which the host then copies to the vif's other queues.
+export function tx_mcast_edits(): i32 { return <i32>stateLoad(QS_TX_MCAST_EDITS); }
 export function tx_req_cons(): u32 { return stateLoad(QS_TX_REQ_CONS); }
 export function tx_rsp_prod_pvt(): u32 { return stateLoad(QS_TX_RSP_PROD_PVT); }
 

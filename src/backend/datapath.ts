@@ -130,6 +130,7 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
       for (const ring of config.queues) {
         const instance = await instantiateKernels(kernels);
         first ??= instance;
+        const index = this.queues.length;
         this.queues.push(NetbackQueue.connect({
           name: `${this.identity.name}-q${ring.index}`,
           frontendDomid: this.identity.frontendDomid,
@@ -149,11 +150,14 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
           onFatal: (error) => this.disable(error),
           onRxStall: (stalled) => this.queueStalled(stalled),
           onRxProgress: () => this.port.resume?.(),
+          onMcastEdit: () => this.shareMcastList(index),
         }, {
           txRingRef: ring.txRingRef,
           rxRingRef: ring.rxRingRef,
           eventChannel: ring.splitEventChannels ? { tx: ring.txEventChannel, rx: ring.rxEventChannel } : ring.txEventChannel,
         }));
+        // queue 0 may have run batches while this one's instance was being made
+        if (index > 0) this.queues[index]!.mcastRestore(this.queues[0]!.mcastSnapshot());
       }
       if (config.ctrlRing !== undefined && first !== undefined) this.connectCtrl(first, config.ctrlRing, config.queues.length);
     } catch (error) {
@@ -319,12 +323,22 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
   }
 
   /**
-   * Linux keeps one list per vif, edited by MCAST extras on any queue; here each queue's kernels
-   * keep the extras that came on that queue, so a MAC passes if any queue's list holds it.
-   * see: netback.c xenvif_mcast_match
+   * Linux keeps one multicast list per vif, edited by the MCAST extras of any queue (one limit of
+   * 64, a DEL on one queue undoes an ADD on another); each queue here keeps its list in its own
+   * instance, so the list a batch changed is copied to every other queue at once, before any other
+   * batch runs, and all of them hold the vif's one list. see: netback.c xenvif_mcast_add, xenvif_mcast_del
    */
+  private shareMcastList(source: number): void {
+    const record = this.queues[source]?.mcastSnapshot();
+    if (record === undefined) return;
+    this.queues.forEach((queue, index) => {
+      if (index !== source) queue.mcastRestore(record);
+    });
+  }
+
+  // see: netback.c xenvif_mcast_match
   private mcastMatch(mac: Uint8Array): boolean {
-    return this.queues.some((queue) => queue.mcastContains(mac));
+    return this.queues[0]?.mcastContains(mac) ?? false;
   }
 
   // see: rx.c xenvif_queue_carrier_off, xenvif_queue_carrier_on

@@ -72,6 +72,8 @@ export interface QueueOptions {
   onRxStall?: (stalled: boolean) => void;
   /** An RX run took frames off the backlog (there is room again). see: rx.c xenvif_rx_queue_maybe_wake */
   onRxProgress?: () => void;
+  /** A TX batch changed the multicast list: the vif gives its other queues the same list (Linux keeps one per vif). */
+  onMcastEdit?: () => void;
 }
 
 /** Engine-side counters (the kernels keep their own in Wasm memory). */
@@ -292,9 +294,18 @@ export class NetbackQueue {
     this.credit.setRate(rate);
   }
 
-  /** Whether a MAC is in the multicast list the frontend built with MCAST_ADD/DEL extras on this queue. */
+  /** Whether a MAC is in the multicast list the frontend built with MCAST_ADD/DEL extras. */
   mcastContains(mac: Uint8Array): boolean {
     return this.tx.mcastContains(mac);
+  }
+
+  /** This queue's multicast list as a record, and replacing it with another queue's: see onMcastEdit. */
+  mcastSnapshot(): Uint8Array {
+    return this.tx.mcastSnapshot();
+  }
+
+  mcastRestore(record: Uint8Array): void {
+    this.tx.mcastRestore(record);
   }
 
   /** Runs both directions now (the engine calls this after receive(), and on events). */
@@ -334,6 +345,7 @@ export class NetbackQueue {
         this.lastTxBatch.ops = built.ops;
       }
       if (committed.notify) this.kick(this.txPort);
+      if (built.mcastEdits > 0) this.options.onMcastEdit?.();
       const packets = this.tx.packetCount();
       for (let i = 0; i < packets; i++) {
         const packet = this.tx.readPacket(i, this.txPacket);

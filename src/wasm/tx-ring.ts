@@ -28,6 +28,8 @@ export interface TxBuildResult {
   creditUsed: number;
   /** When the batch stopped for lack of credit: the size the next packet needs; else 0. */
   creditBlocked: number;
+  /** Multicast list changes the batch made (MCAST_ADD / MCAST_DEL extras that changed it). */
+  mcastEdits: number;
   /** Set when the frontend broke a fatal rule; the queue is disabled from now on. */
   fatal: FrontendFatalError | undefined;
 }
@@ -97,7 +99,7 @@ export class TxRingKernel {
   private readonly descStride: number;
   private readonly c: (name: string) => number;
   // Resolved once: the data path calls these per batch and reads descriptors per packet.
-  private readonly kernel: Record<'build' | 'commit' | 'packetCount' | 'opCount' | 'slots' | 'drops' | 'creditUsed' | 'creditBlocked', (...args: number[]) => number>;
+  private readonly kernel: Record<'build' | 'commit' | 'packetCount' | 'opCount' | 'slots' | 'drops' | 'creditUsed' | 'creditBlocked' | 'mcastEdits', (...args: number[]) => number>;
   private readonly field: Record<'data' | 'len' | 'flags' | 'gsoType' | 'gsoSize' | 'hashType' | 'hashPresent' | 'hashValue' | 'extraCount' | 'firstSlot' | 'slotCount' | 'firstOp' | 'opCount' | 'status', number>;
 
   constructor(instance: KernelInstance) {
@@ -111,6 +113,7 @@ export class TxRingKernel {
     this.kernel = {
       build: fn('tx_build'), commit: fn('tx_commit'), packetCount: fn('tx_packet_count'), opCount: fn('tx_op_count'),
       slots: fn('tx_slots_consumed'), drops: fn('tx_drops'), creditUsed: fn('tx_credit_used'), creditBlocked: fn('tx_credit_blocked'),
+      mcastEdits: fn('tx_mcast_edits'),
     };
     this.field = {
       data: this.c('TXPKT_DATA'), len: this.c('TXPKT_LEN'), flags: this.c('TXPKT_FLAGS'), gsoType: this.c('TXPKT_GSO_TYPE'),
@@ -148,6 +151,7 @@ export class TxRingKernel {
       drops: k.drops() >>> 0,
       creditUsed: k.creditUsed() >>> 0,
       creditBlocked: k.creditBlocked() >>> 0,
+      mcastEdits: k.mcastEdits() >>> 0,
       fatal,
     };
   }
@@ -230,6 +234,23 @@ export class TxRingKernel {
     const scratch = this.c('SCRATCH_OFFSET');
     this.instance.write(scratch, mac, scratch, this.c('SCRATCH_SIZE'));
     return this.instance.call('mcast_contains', scratch) === 1;
+  }
+
+  /** The multicast list as one record (count, then the entries), for mcastRestore on another queue. */
+  mcastSnapshot(): Uint8Array {
+    const scratch = this.c('SCRATCH_OFFSET');
+    const size = this.instance.call('mcast_save', scratch);
+    return this.instance.read(scratch, size);
+  }
+
+  /** Replaces the multicast list with a record mcastSnapshot made (of this queue or another). */
+  mcastRestore(record: Uint8Array): void {
+    if (record.length !== this.c('MCAST_RECORD_SIZE')) {
+      throw new KernelUsageError('NETBACK_BAD_ARGUMENT', `a multicast list record is ${this.c('MCAST_RECORD_SIZE')} bytes, not ${record.length}`);
+    }
+    const scratch = this.c('SCRATCH_OFFSET');
+    this.instance.write(scratch, record, scratch, this.c('SCRATCH_SIZE'));
+    this.instance.call('mcast_load', scratch);
   }
 
   /** Build + commit `iterations` times inside Wasm over the ring as it is now; returns slots processed. */

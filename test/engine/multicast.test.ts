@@ -13,19 +13,20 @@ const XEN_NETIF_EXTRA_TYPE_MCAST_ADD = 2;
 const XEN_NETIF_EXTRA_TYPE_MCAST_DEL = 3;
 
 /**
- * Guest 2 has two queues: queue 0 receives normally (non-IP frames land there), queue 1 is driven
- * raw to send the MCAST extras (Linux netfront never sends them; Windows PV drivers do).
+ * Guest 2 has three queues: queue 0 receives normally (non-IP frames land there), queues 1 and 2
+ * are driven raw to send the MCAST extras (Linux netfront never sends them; Windows PV drivers do).
  */
 async function setup(frontendKeys: Record<string, string> = {}) {
   const { host } = await newManualHost();
   await host.addGuest({ domid: 1 });
-  await host.addGuest({ domid: 2, queues: 2, frontendKeys });
+  await host.addGuest({ domid: 2, queues: 3, frontendKeys });
   const at2 = collect(host, 2);
-  const raw = host.guests.get(2)!.netfront.hostile(1);
+  const raws = [1, 2].map((queue) => host.guests.get(2)!.netfront.hostile(queue));
   let id = 0;
-  const edit = async (type: number, mac: number[]) => {
+  const edit = async (type: number, mac: number[], queue: 1 | 2 = 1) => {
+    const raw = raws[queue - 1]!;
     const start = raw.txRing.reqProd;
-    raw.writeTxRequest(start, { gref: raw.grant(true, new Uint8Array(60)), offset: 0, flags: NETTXF_EXTRA_INFO, id: id++, size: 60 });
+    raw.writeTxRequest(start, { gref: raw.grant(true, new Uint8Array(60)), offset: 0, flags: NETTXF_EXTRA_INFO, id: id++ & 0xffff, size: 60 });
     raw.writeTxSlot(start + 1, new Uint8Array([type, 0, ...mac, 0, 0, 0, 0]));
     raw.setTxReqProd(start + 2);
     raw.notifyTx();
@@ -87,5 +88,34 @@ describe('multicast control', () => {
     expect(dp.stats.rxMulticastDrops).toBe(2);
     expect(dp.counters().tx_mcast_add).toBe(1);
     expect(dp.counters().tx_mcast_del).toBe(2);
+  });
+
+  it('mcast_list_is_one_per_vif_across_queues', async () => {
+    const { dp, delivered, edit } = await setup({ 'request-multicast-control': '1' });
+    expect(dp.queues.length).toBe(3);
+    await edit(XEN_NETIF_EXTRA_TYPE_MCAST_ADD, GROUP_A, 1);
+    expect(await delivered(GROUP_A)).toBe(true);
+    // a DEL on another queue removes what queue 1 added, as on Linux's one list per vif
+    await edit(XEN_NETIF_EXTRA_TYPE_MCAST_DEL, GROUP_A, 2);
+    expect(await delivered(GROUP_A)).toBe(false);
+    await edit(XEN_NETIF_EXTRA_TYPE_MCAST_ADD, GROUP_B, 2);
+    expect(await delivered(GROUP_B)).toBe(true);
+    expect(dp.counters().tx_mcast_add).toBe(2);
+    expect(dp.counters().tx_mcast_del).toBe(1);
+  });
+
+  it('mcast_limit_of_64_is_per_vif', async () => {
+    const { dp, delivered, edit } = await setup({ 'request-multicast-control': '1' });
+    // 63 groups on queue 1 and one on queue 2 fill the vif's list; the next ADD, on either queue, is refused
+    for (let i = 0; i < 63; i++) await edit(XEN_NETIF_EXTRA_TYPE_MCAST_ADD, [0x01, 0x00, 0x5e, 0x00, 0x01, i], 1);
+    await edit(XEN_NETIF_EXTRA_TYPE_MCAST_ADD, GROUP_A, 2);
+    expect(dp.counters().tx_mcast_full ?? 0).toBe(0);
+    await edit(XEN_NETIF_EXTRA_TYPE_MCAST_ADD, GROUP_B, 2);
+    await edit(XEN_NETIF_EXTRA_TYPE_MCAST_ADD, GROUP_B, 1);
+    expect(dp.counters().tx_mcast_full).toBe(2);
+    expect(dp.counters().tx_mcast_add).toBe(64);
+    expect(await delivered(GROUP_A)).toBe(true);
+    expect(await delivered(GROUP_B)).toBe(false);
+    expect(await delivered([0x01, 0x00, 0x5e, 0x00, 0x01, 62])).toBe(true);
   });
 });

@@ -185,6 +185,33 @@ describe('tx_build', () => {
     expect(h.tx.mcastContains(Uint8Array.from(MAC_A))).toBe(true);
   });
 
+  it('tx_build_extra_mcast_edits_and_record', async () => {
+    const h = await harness();
+    mcastRequest(h, mcastAddExtra(MAC_A));
+    mcastRequest(h, mcastAddExtra(MAC_B));
+    mcastRequest(h, mcastDelExtra([0x01, 0, 0x5E, 0, 9, 9])); // absent: no change
+    h.fe.publish();
+    expect(batch(h).built.mcastEdits).toBe(2);
+    h.fe.packet({ frame: makeFrame(64) });
+    h.fe.publish();
+    expect(batch(h).built.mcastEdits).toBe(0);
+    // another queue's instance takes the list whole
+    const other = await harness();
+    other.tx.mcastRestore(h.tx.mcastSnapshot());
+    expect(other.tx.mcastCount()).toBe(2);
+    expect(other.tx.mcastContains(Uint8Array.from(MAC_B))).toBe(true);
+    mcastRequest(other, mcastDelExtra(MAC_A));
+    other.fe.publish();
+    expect(batch(other).built.mcastEdits).toBe(1);
+    expect(other.tx.mcastContains(Uint8Array.from(MAC_A))).toBe(false);
+    // a record with more than 64 entries, or of the wrong size, is refused and changes nothing
+    const record = h.tx.mcastSnapshot();
+    new DataView(record.buffer, record.byteOffset).setUint32(0, 65, true);
+    expect(() => other.tx.mcastRestore(record)).toThrow(KernelUsageError);
+    expect(() => other.tx.mcastRestore(record.subarray(1))).toThrow(KernelUsageError);
+    expect(other.tx.mcastCount()).toBe(1);
+  });
+
   it('tx_build_extra_mcast_full', async () => {
     const h = await harness();
     const requests = Array.from({ length: 65 }, (_, i) => mcastRequest(h, mcastAddExtra([0x01, 0, 0x5E, 0, 1, i])));
