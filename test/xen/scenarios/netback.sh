@@ -322,6 +322,7 @@ if [ -d $NB-baseline ]; then
   if wait_ping $GUEST 90 >/dev/null && wait_guest 60 >/dev/null; then
     bulk baseline $BPID
     B_TX=$TX_MBIT; B_RX=$RX_MBIT
+    VIF=vif$(xl domid guest5).0 strace_counts $BPID
     echo "baseline compare: guest-tx this=${W_TX:-none} baseline=$B_TX Mbit/s; guest-rx this=${W_RX:-none} baseline=$B_RX Mbit/s (same boot)"
   else echo "baseline compare: the baseline daemon's guest did not come up"; fi
   timeout 30 xl destroy guest5 >/dev/null 2>&1
