@@ -77,8 +77,13 @@ export const SEG_DESC_SIZE: u32 = 512 * SEG_DESC_STRIDE;
 export const CTRL_STATE_OFFSET: u32 = SEG_DESC_OFFSET + SEG_DESC_SIZE;
 export const CTRL_STATE_SIZE: u32 = PAGE_SIZE;
 
+// The Toeplitz table of the vif's hash key (hash/toeplitz.ts): one u32 per input byte position
+// (36) and byte value (256), rebuilt when the key changes. Only queue 0's instance uses it.
+export const TOEPLITZ_TABLE_OFFSET: u32 = CTRL_STATE_OFFSET + CTRL_STATE_SIZE;
+export const TOEPLITZ_TABLE_SIZE: u32 = 9 * PAGE_SIZE;
+
 // Scratch input/output for the embedding API (one frame of up to 64 KiB + headers, a key...).
-export const SCRATCH_OFFSET: u32 = CTRL_STATE_OFFSET + CTRL_STATE_SIZE;
+export const SCRATCH_OFFSET: u32 = TOEPLITZ_TABLE_OFFSET + TOEPLITZ_TABLE_SIZE;
 export const SCRATCH_SIZE: u32 = 128 * 1024;
 
 export const LAYOUT_END: u32 = SCRATCH_OFFSET + SCRATCH_SIZE;

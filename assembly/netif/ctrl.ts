@@ -14,12 +14,12 @@
 //               r & (CTRL_R_COPY | CTRL_R_MORE) → call ctrl_process again (bounded by the host)
 
 import {
-  CTRL_RING_OFFSET, CTRL_STATE_OFFSET, QUEUE_STATE_OFFSET, RX_BUF_OFFSET, RX_BUF_SIZE, SCRATCH_OFFSET, SCRATCH_SIZE, SEG_BUF_OFFSET,
+  CTRL_RING_OFFSET, CTRL_STATE_OFFSET, QUEUE_STATE_OFFSET, TOEPLITZ_TABLE_OFFSET, RX_BUF_OFFSET, RX_BUF_SIZE, SCRATCH_OFFSET, SCRATCH_SIZE, SEG_BUF_OFFSET,
   SEG_BUF_SIZE,
 } from '../layout';
 import { COUNTER_CTRL_REJECTED, COUNTER_CTRL_REQUESTS, countAdd } from '../counters';
 import { STATUS_BAD_ARGUMENT, STATUS_BAD_STATE, STATUS_FATAL_RING_INCONSISTENT, STATUS_FATAL_RING_OVERFLOW, STATUS_OK } from '../status';
-import { toeplitz_hash } from '../hash/toeplitz';
+import { toeplitzTableBuild, toeplitzTableHash } from '../hash/toeplitz';
 import { ETH_P_IP, ETH_P_IPV6, ethL3Offset, loadBe16 } from '../net/eth';
 import {
   CTRL_RING_SLOTS, CTRL_SLOT_SIZE, CTRLREQ_DATA0, CTRLREQ_DATA1, CTRLREQ_DATA2, CTRLREQ_ID, CTRLREQ_TYPE, CTRLRSP_DATA,
@@ -107,6 +107,7 @@ function resetHashState(): void {
   zero(ctrlState(CTRL_KEY_STAGE), XEN_NETBK_MAX_HASH_KEY_SIZE);
   zero(ctrlState(CTRL_KEY), XEN_NETBK_MAX_HASH_KEY_SIZE);
   zero(ctrlState(CTRL_MAPPING), 2 * CTRL_MAPPING_STRIDE);
+  toeplitzTableBuild(ctrlState(CTRL_KEY), XEN_NETBK_MAX_HASH_KEY_SIZE, <usize>TOEPLITZ_TABLE_OFFSET);
 }
 
 // At connect: attach at the frontend's rsp_prod (refusing a ring whose indices are already
@@ -172,6 +173,7 @@ function setHashFlags(flags: u32): u32 {
 function applyKey(len: u32): void {
   memory.copy(ctrlState(CTRL_KEY), ctrlState(CTRL_KEY_STAGE), <usize>len);
   zero(ctrlState(CTRL_KEY) + <usize>len, XEN_NETBK_MAX_HASH_KEY_SIZE - len);
+  toeplitzTableBuild(ctrlState(CTRL_KEY), XEN_NETBK_MAX_HASH_KEY_SIZE, <usize>TOEPLITZ_TABLE_OFFSET);
 }
 
 // see: hash.c xenvif_set_hash_mapping_size (zeroes the active table's first `size` entries)
@@ -433,7 +435,7 @@ export function flow_hash(frame: usize, len: u32): i32 {
   const inputLen: u32 = type == <i32>XEN_NETIF_CTRL_HASH_TYPE_IPV4 ? 8
     : type == <i32>XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP ? 12
     : type == <i32>XEN_NETIF_CTRL_HASH_TYPE_IPV6 ? 32 : 36;
-  stateStore(QS_CTRL_HASH_VALUE, toeplitz_hash(ctrlState(CTRL_KEY), XEN_NETBK_MAX_HASH_KEY_SIZE, ctrlState(CTRL_HASH_INPUT), inputLen));
+  stateStore(QS_CTRL_HASH_VALUE, toeplitzTableHash(<usize>TOEPLITZ_TABLE_OFFSET, ctrlState(CTRL_HASH_INPUT), inputLen));
   return type;
 }
 

@@ -9,7 +9,7 @@ import { readKernels, type KernelBuild } from '../../src/wasm/node-source.js';
 import { FrontendFatalError, KernelUsageError } from '../../src/wasm/errors.js';
 import { CtrlRingKernel } from '../../src/wasm/ctrl-ring.js';
 import { GrantPages, GNTST_BAD_GNTREF } from '../support/grant-pages.js';
-import { buildFrame, type FrameSpec } from '../reference/frames.js';
+import { buildFrame, pseudoRandomBytes, type FrameSpec } from '../reference/frames.js';
 import { be16, ipv4Bytes as ipv4, ipv6Bytes as ipv6, MS_RSS_KEY as MS_KEY, RSS_IPV4 as IPV4, RSS_IPV6 as IPV6 } from '../reference/rss-vectors.js';
 import { toeplitzReference } from '../reference/toeplitz.js';
 
@@ -581,6 +581,26 @@ describe('flow hash', () => {
     const [dst, , src] = IPV4[0]!;
     const input = Uint8Array.from([...ipv4(src), ...ipv4(dst)]);
     expect(env.hash(flowFrame({ ip: 4, l4: 'udp', payload: 4 }, ipv4(src), ipv4(dst), 1, 2))).toEqual({ type: 0, value: toeplitzReference(key, input) });
+  });
+
+  it('flow_hash_random_keys_match_reference', async () => {
+    // the per-key table (rebuilt on every SET_HASH_KEY) against the plain bit-by-bit reference
+    const env = await setup();
+    for (let round = 0; round < 12; round++) {
+      const key = pseudoRandomBytes(1 + ((round * 7) % 40), 100 + round);
+      env.configure(0xf, key);
+      for (let flow = 0; flow < 4; flow++) {
+        const r = pseudoRandomBytes(36, 1000 * round + flow + 1);
+        const [sport, dport] = [(r[32]! << 8) | r[33]!, (r[34]! << 8) | r[35]!];
+        const v4 = [[...r.subarray(0, 4)], [...r.subarray(4, 8)]] as const;
+        const v6 = [[...r.subarray(0, 16)], [...r.subarray(16, 32)]] as const;
+        const ports = [...r.subarray(32, 36)];
+        expect(env.hash(flowFrame({ ip: 4, l4: 'tcp', payload: 8 }, v4[0], v4[1], sport, dport))).toEqual({ type: 1, value: toeplitzReference(key, Uint8Array.from([...v4[0], ...v4[1], ...ports])) });
+        expect(env.hash(flowFrame({ ip: 4, l4: 'udp', payload: 8 }, v4[0], v4[1], sport, dport))).toEqual({ type: 0, value: toeplitzReference(key, Uint8Array.from([...v4[0], ...v4[1]])) });
+        expect(env.hash(flowFrame({ ip: 6, l4: 'tcp', payload: 8 }, v6[0], v6[1], sport, dport))).toEqual({ type: 3, value: toeplitzReference(key, Uint8Array.from([...v6[0], ...v6[1], ...ports])) });
+        expect(env.hash(flowFrame({ ip: 6, l4: 'udp', payload: 8 }, v6[0], v6[1], sport, dport))).toEqual({ type: 2, value: toeplitzReference(key, Uint8Array.from([...v6[0], ...v6[1]])) });
+      }
+    }
   });
 
   it('flow_hash_bad_argument', async () => {
