@@ -395,8 +395,10 @@ static bool would_block(int err) {
   return err == EAGAIN || err == EWOULDBLOCK;
 }
 
-// readFrame(fd, buffer, offset, capacity) → bytes read, 0 if nothing is ready.
-static napi_value read_frame(napi_env env, napi_callback_info info) {
+// readFrame(fd, buffer, offset, capacity) → bytes read, 0 if nothing is ready;
+// writeFrame(fd, buffer, offset, length) → bytes written, 0 if the write would block.
+// One frame per call: a TAP reads and writes whole frames.
+static napi_value frame_io(napi_env env, napi_callback_info info, bool writing) {
   GET_ARGS(4);
   int fd;
   uint8_t *p;
@@ -404,23 +406,17 @@ static napi_value read_frame(napi_env env, napi_callback_info info) {
   if (!get_fd(env, argv[0], &fd)) return NULL;
   if (!get_window(env, argv[1], argv[2], argv[3], &p, &n)) return NULL;
   ssize_t rc;
-  do rc = read(fd, p, n); while (rc < 0 && errno == EINTR);
-  if (rc < 0) return would_block(errno) ? make_int(env, 0) : throw_errno(env, errno, "read");
+  do rc = writing ? write(fd, p, n) : read(fd, p, n); while (rc < 0 && errno == EINTR);
+  if (rc < 0) return would_block(errno) ? make_int(env, 0) : throw_errno(env, errno, writing ? "write" : "read");
   return make_int(env, rc);
 }
 
-// writeFrame(fd, buffer, offset, length) → bytes written, 0 if the write would block.
+static napi_value read_frame(napi_env env, napi_callback_info info) {
+  return frame_io(env, info, false);
+}
+
 static napi_value write_frame(napi_env env, napi_callback_info info) {
-  GET_ARGS(4);
-  int fd;
-  uint8_t *p;
-  size_t n;
-  if (!get_fd(env, argv[0], &fd)) return NULL;
-  if (!get_window(env, argv[1], argv[2], argv[3], &p, &n)) return NULL;
-  ssize_t rc;
-  do rc = write(fd, p, n); while (rc < 0 && errno == EINTR);
-  if (rc < 0) return would_block(errno) ? make_int(env, 0) : throw_errno(env, errno, "write");
-  return make_int(env, rc);
+  return frame_io(env, info, true);
 }
 
 // Attaches how far a batch got to the pending error, so the caller knows which frames made it.
