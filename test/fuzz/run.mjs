@@ -21,8 +21,9 @@ if (!Number.isFinite(seconds) || seconds <= 0) {
 const seed = option('seed', undefined);
 const files = readdirSync('test/fuzz').filter((f) => f.endsWith('.fuzz.test.ts')).map((f) => join('test/fuzz', f));
 const workers = 2;
-// each property (an it('fuzz_...') runs for its share; a file's properties run one after another
-const properties = files.reduce((n, f) => n + (readFileSync(f, 'utf8').match(/\bit\('fuzz_/g) ?? []).length, 0);
+// each property (an it('fuzz_...'), or a fuzzRingProperty's test: 'fuzz_...') runs for its share;
+// a file's properties run one after another
+const properties = files.reduce((n, f) => n + (readFileSync(f, 'utf8').match(/\b(?:it\(|test: )'fuzz_/g) ?? []).length, 0);
 const share = Math.max(1, Math.floor((seconds * Math.min(workers, files.length)) / properties));
 const report = join(mkdtempSync(join(tmpdir(), 'netback-fuzz-')), 'report.jsonl');
 console.log(`fuzz: ${properties} properties in ${files.length} files, ${share} s each, ${workers} in parallel (about ${seconds} s)`);
