@@ -1,7 +1,8 @@
 // Guest TX extra-info records (netif-protocol.md §2.5) and the frontend's multicast filter list
 // (§8). The records are validated only on the private copies netif/tx.ts made of the ring slots.
 
-import { LAYOUT_BASE, LAYOUT_END, MCAST_LIST_OFFSET } from '../layout';
+import { inRegion } from '../csum/offload';
+import { LAYOUT_BASE, LAYOUT_END, MCAST_LIST_OFFSET, SCRATCH_OFFSET, SCRATCH_SIZE } from '../layout';
 import { STATUS_BAD_ARGUMENT, STATUS_FATAL_GSO_BAD_TYPE, STATUS_FATAL_GSO_SIZE_ZERO, STATUS_OK } from '../status';
 import {
   EXTRA_GSO_SIZE, EXTRA_GSO_TYPE, EXTRA_HASH_TYPE, XEN_NETBK_MCAST_MAX, XEN_NETIF_CTRL_HASH_TYPE_IPV6_TCP,
@@ -101,17 +102,18 @@ export function mcast_count(): i32 {
 // queue, while each queue here has its own instance. see: common.h struct xenvif (fe_mcast_addr)
 export const MCAST_RECORD_SIZE: u32 = 4 + XEN_NETBK_MCAST_MAX * MCAST_ENTRY;
 
-// Writes the record at `dst`; returns its size.
+// Writes the record at `dst`, inside SCRATCH (the host's side of the boundary); returns its size.
 export function mcast_save(dst: usize): i32 {
-  if (dst < <usize>LAYOUT_BASE || dst > <usize>(LAYOUT_END - MCAST_RECORD_SIZE)) return STATUS_BAD_ARGUMENT;
+  if (!inRegion(dst, <usize>MCAST_RECORD_SIZE, <usize>SCRATCH_OFFSET, <usize>SCRATCH_SIZE)) return STATUS_BAD_ARGUMENT;
   store<u32>(dst, stateLoad(QS_TX_MCAST_COUNT));
   memory.copy(dst + 4, <usize>MCAST_LIST_OFFSET, <usize>(XEN_NETBK_MCAST_MAX * MCAST_ENTRY));
   return <i32>MCAST_RECORD_SIZE;
 }
 
-// Replaces the list with the record at `src` (one mcast_save wrote); a count over the limit is refused.
+// Replaces the list with the record at `src` in SCRATCH (one mcast_save wrote; never a page the
+// guest can write); a count over the limit is refused.
 export function mcast_load(src: usize): i32 {
-  if (src < <usize>LAYOUT_BASE || src > <usize>(LAYOUT_END - MCAST_RECORD_SIZE)) return STATUS_BAD_ARGUMENT;
+  if (!inRegion(src, <usize>MCAST_RECORD_SIZE, <usize>SCRATCH_OFFSET, <usize>SCRATCH_SIZE)) return STATUS_BAD_ARGUMENT;
   const count = load<u32>(src);
   if (count > XEN_NETBK_MCAST_MAX) return STATUS_BAD_ARGUMENT;
   memory.copy(<usize>MCAST_LIST_OFFSET, src + 4, <usize>(XEN_NETBK_MCAST_MAX * MCAST_ENTRY));

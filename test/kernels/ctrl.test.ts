@@ -587,7 +587,7 @@ describe('flow hash', () => {
     // the per-key table (rebuilt on every SET_HASH_KEY) against the plain bit-by-bit reference
     const env = await setup();
     for (let round = 0; round < 12; round++) {
-      const key = pseudoRandomBytes(1 + ((round * 7) % 40), 100 + round);
+      const key = pseudoRandomBytes([40, 39, 1, 8, 15, 22, 29, 36, 3, 10, 17, 24][round]!, 100 + round);
       env.configure(0xf, key);
       for (let flow = 0; flow < 4; flow++) {
         const r = pseudoRandomBytes(36, 1000 * round + flow + 1);

@@ -210,6 +210,12 @@ describe('tx_build', () => {
     expect(() => other.tx.mcastRestore(record)).toThrow(KernelUsageError);
     expect(() => other.tx.mcastRestore(record.subarray(1))).toThrow(KernelUsageError);
     expect(other.tx.mcastCount()).toBe(1);
+    // the record only moves through SCRATCH, never a ring page the guest writes
+    const ring = other.instance.constant('TX_RING_OFFSET');
+    expect(() => other.instance.call('mcast_save', ring)).toThrow(KernelUsageError);
+    expect(() => other.instance.call('mcast_load', ring)).toThrow(KernelUsageError);
+    expect(() => other.instance.call('mcast_load', other.instance.constant('SCRATCH_OFFSET') + other.instance.constant('SCRATCH_SIZE') - 8)).toThrow(KernelUsageError);
+    expect(other.tx.mcastCount()).toBe(1);
   });
 
   it('tx_build_extra_mcast_full', async () => {
