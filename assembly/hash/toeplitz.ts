@@ -17,15 +17,28 @@ export const TOEPLITZ_INPUT_MAX: u32 = 36;
   return i < keyLen ? <u64>load<u8>(key + <usize>i) : 0;
 }
 
+// The key window for input byte i: key bits [8*i, 8*i + 40), MSB-aligned in the low 40 bits.
+// Both forms of the hash walk the key with it, a byte at a time.
+// @ts-ignore: decorator
+@inline function firstKeyWindow(key: usize, keyLen: u32): u64 {
+  let window: u64 = 0;
+  for (let k: u32 = 0; k < 5; k++) window = (window << 8) | keyByte(key, keyLen, k);
+  return window;
+}
+
+// The window for input byte i + 1, from byte i's.
+// @ts-ignore: decorator
+@inline function nextKeyWindow(window: u64, key: usize, keyLen: u32, i: u32): u64 {
+  return ((window << 8) & 0xFFFFFFFFFF) | keyByte(key, keyLen, i + 5);
+}
+
 // Returns the u32 hash itself (every bit pattern is a valid hash, so no status can be returned):
 // lengths beyond the limits are clamped, never trusted, and the host checks them before calling.
 // see: netif.h xen_netif_toeplitz_hash
 export function toeplitz_hash(key: usize, keyLen: u32, input: usize, inputLen: u32): u32 {
   if (keyLen > TOEPLITZ_KEY_MAX) keyLen = TOEPLITZ_KEY_MAX;
   if (inputLen > TOEPLITZ_INPUT_MAX) inputLen = TOEPLITZ_INPUT_MAX;
-  // window: key bits [8*i, 8*i + 40) for input byte i, MSB-aligned in the low 40 bits.
-  let window: u64 = 0;
-  for (let k: u32 = 0; k < 5; k++) window = (window << 8) | keyByte(key, keyLen, k);
+  let window = firstKeyWindow(key, keyLen);
   let hash: u32 = 0;
   for (let i: u32 = 0; i < inputLen; i++) {
     const byte = <u32>load<u8>(input + <usize>i);
@@ -35,7 +48,7 @@ export function toeplitz_hash(key: usize, keyLen: u32, input: usize, inputLen: u
       const mask = 0 - ((byte >> (7 - bit)) & 1);
       hash ^= slice & mask;
     }
-    window = ((window << 8) & 0xFFFFFFFFFF) | keyByte(key, keyLen, i + 5);
+    window = nextKeyWindow(window, key, keyLen, i);
   }
   return hash;
 }
@@ -48,8 +61,7 @@ export const TOEPLITZ_TABLE_ROW: u32 = 256 * 4;
 
 export function toeplitzTableBuild(key: usize, keyLen: u32, table: usize): void {
   if (keyLen > TOEPLITZ_KEY_MAX) keyLen = TOEPLITZ_KEY_MAX;
-  let window: u64 = 0;
-  for (let k: u32 = 0; k < 5; k++) window = (window << 8) | keyByte(key, keyLen, k);
+  let window = firstKeyWindow(key, keyLen);
   for (let i: u32 = 0; i < TOEPLITZ_INPUT_MAX; i++) {
     const row = table + <usize>(i * TOEPLITZ_TABLE_ROW);
     store<u32>(row, 0);
@@ -59,7 +71,7 @@ export function toeplitzTableBuild(key: usize, keyLen: u32, table: usize): void 
       const slice = <u32>(window >> (p + 1));
       store<u32>(row + <usize>(value << 2), load<u32>(row + <usize>((value & (value - 1)) << 2)) ^ slice);
     }
-    window = ((window << 8) & 0xFFFFFFFFFF) | keyByte(key, keyLen, i + 5);
+    window = nextKeyWindow(window, key, keyLen, i);
   }
 }
 
