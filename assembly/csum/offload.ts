@@ -12,6 +12,7 @@ import {
   TX_BUF_OFFSET, TX_BUF_SIZE,
 } from '../layout';
 import { HDR_CSUM_OFFSET, HDR_L4, HDR_L4_END, HDR_L4_PROTO, HDR_PSEUDO_SUM, parseHeaders } from '../net/headers';
+import { inRegion } from '../region';
 import { STATUS_BAD_ARGUMENT, STATUS_OK } from '../status';
 
 // Private scratch, QUEUE_STATE + 0x400..0x4FF (netif/ring.ts): the HeaderInfo of the last parse
@@ -27,13 +28,6 @@ const IPPROTO_UDP: u32 = 17;
 // @ts-ignore: decorator
 @inline export function offloadInfo(): usize {
   return <usize>QUEUE_STATE_OFFSET + <usize>QS_OFFLOAD_INFO;
-}
-
-// Whether [address, address+len) lies inside [start, start+size); unsigned compares only, so a
-// wrapped address or length is refused rather than wrapped around.
-// @ts-ignore: decorator
-@inline export function inRegion(address: usize, len: usize, start: usize, size: usize): bool {
-  return address >= start && len <= size && address - start <= size - len;
 }
 
 // Frames (and the virtio_net_hdr in their headroom) live in the packet buffers: guest TX, guest

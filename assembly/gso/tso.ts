@@ -16,6 +16,7 @@ import {
 } from '../layout';
 import { HDR_IP_VERSION, HDR_L3, HDR_L4, HDR_L4_END, HDR_L4_HLEN, HDR_L4_PROTO, parseHeaders } from '../net/headers';
 import { loadBe16, loadBe32, storeBe16 } from '../net/eth';
+import { inRegion } from '../region';
 import { IPV4_CHECK, IPV4_ID, IPV4_TOT_LEN, ipv4HeaderLength, ipv4PseudoSum } from '../net/ipv4';
 import { IPV6_HLEN, IPV6_PAYLOAD_LEN, ipv6PseudoSum } from '../net/ipv6';
 import { TCP_CHECK, TCP_DOFF, TCP_FLAGS, TCP_FLAG_CWR, TCP_FLAG_FIN, TCP_FLAG_PSH, TCP_SEQ } from '../net/tcp';
@@ -41,12 +42,6 @@ const IPPROTO_TCP: u8 = 6;
 // The largest value of the IP length field that covers the segment (IPv4 tot_len, IPv6
 // payload_len).
 const IP_LENGTH_MAX: u32 = 0xFFFF;
-
-// @ts-ignore: decorator
-@inline function inRegion(address: usize, len: u32, start: u32, size: u32): bool {
-  // unsigned: an address below start wraps to a huge offset
-  return <u32>address - start <= size && len <= size - (<u32>address - start);
-}
 
 // Sum (memory order) of the 16-bit words of [p, p+len), len even (a header length, a multiple of
 // 4), skipping the words at the offsets given: the fields rewritten per segment.
@@ -117,9 +112,9 @@ function copyAndSum(dst: usize, src: usize, len: u32, init: u32): u32 {
 export function tsoSegment(frame: usize, len: u32, gsoType: u32, mss: u32, resumeFrom: u32): i32 {
   const state = <usize>QUEUE_STATE_OFFSET;
   store<u32>(state + QS_TSO_RESUME, 0);
-  if (!inRegion(frame, len, TX_BUF_OFFSET, TX_BUF_SIZE) &&
-      !inRegion(frame, len, RX_BUF_OFFSET, RX_BUF_SIZE) &&
-      !inRegion(frame, len, SCRATCH_OFFSET, SCRATCH_SIZE)) {
+  if (!inRegion(frame, <usize>len, <usize>TX_BUF_OFFSET, <usize>TX_BUF_SIZE) &&
+      !inRegion(frame, <usize>len, <usize>RX_BUF_OFFSET, <usize>RX_BUF_SIZE) &&
+      !inRegion(frame, <usize>len, <usize>SCRATCH_OFFSET, <usize>SCRATCH_SIZE)) {
     return STATUS_BAD_ARGUMENT;
   }
   const info = state + QS_TSO_INFO;

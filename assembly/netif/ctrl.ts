@@ -13,12 +13,10 @@
 //               r & CTRL_R_COPY   → grant copy CTRL_OP (1 op), r = ctrl_commit(), notify if asked
 //               r & (CTRL_R_COPY | CTRL_R_MORE) → call ctrl_process again (bounded by the host)
 
-import {
-  CTRL_RING_OFFSET, CTRL_STATE_OFFSET, QUEUE_STATE_OFFSET, TOEPLITZ_TABLE_OFFSET, RX_BUF_OFFSET, RX_BUF_SIZE, SCRATCH_OFFSET, SCRATCH_SIZE, SEG_BUF_OFFSET,
-  SEG_BUF_SIZE,
-} from '../layout';
+import { CTRL_RING_OFFSET, CTRL_STATE_OFFSET, QUEUE_STATE_OFFSET, TOEPLITZ_TABLE_OFFSET } from '../layout';
 import { COUNTER_CTRL_REJECTED, COUNTER_CTRL_REQUESTS, countAdd } from '../counters';
 import { STATUS_BAD_ARGUMENT, STATUS_BAD_STATE, STATUS_FATAL_RING_INCONSISTENT, STATUS_FATAL_RING_OVERFLOW, STATUS_OK } from '../status';
+import { inGuestRxFrameRegion } from '../region';
 import { toeplitzTableBuild, toeplitzTableHash } from '../hash/toeplitz';
 import { ETH_P_IP, ETH_P_IPV6, ethL3Offset, loadBe16 } from '../net/eth';
 import {
@@ -347,11 +345,6 @@ export function ctrl_hash_mapping(index: u32): u32 {
   return load<u32>(activeMapping() + <usize>(index << 2));
 }
 
-// @ts-ignore: decorator
-@inline function inRegion(frame: usize, len: u32, start: u32, size: u32): bool {
-  return frame >= <usize>start && <u64>frame + <u64>len <= <u64>start + <u64>size;
-}
-
 // Fills the Toeplitz input from the frame's headers and returns the hash-type bit number, or
 // FLOW_HASH_NONE. Mirrors what skb_flow_dissect_flow_keys gives xenvif_set_skb_hash: addresses
 // as they appear in the header, ports only for unfragmented TCP (0 when the header is cut
@@ -424,10 +417,7 @@ function copyPorts(frame: usize, len: u32, l4: u32, to: usize): void {
 // (flow_hash_value), or FLOW_HASH_NONE with the value 0 (no algorithm, no enabled type, not IP).
 // see: hash.c xenvif_set_skb_hash, xenvif_find_hash (the whole 40-byte key is used)
 export function flow_hash(frame: usize, len: u32): i32 {
-  if (!inRegion(frame, len, RX_BUF_OFFSET, RX_BUF_SIZE) && !inRegion(frame, len, SEG_BUF_OFFSET, SEG_BUF_SIZE) &&
-      !inRegion(frame, len, SCRATCH_OFFSET, SCRATCH_SIZE)) {
-    return STATUS_BAD_ARGUMENT;
-  }
+  if (!inGuestRxFrameRegion(frame, <usize>len)) return STATUS_BAD_ARGUMENT;
   stateStore(QS_CTRL_HASH_VALUE, 0);
   if (stateLoad(QS_CTRL_HASH_ALG) != XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ) return FLOW_HASH_NONE;
   const type = buildHashInput(frame, len, stateLoad(QS_CTRL_HASH_FLAGS));

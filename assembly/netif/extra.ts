@@ -1,7 +1,7 @@
 // Guest TX extra-info records (netif-protocol.md §2.5) and the frontend's multicast filter list
 // (§8). The records are validated only on the private copies netif/tx.ts made of the ring slots.
 
-import { inRegion } from '../csum/offload';
+import { inRegion } from '../region';
 import { LAYOUT_BASE, LAYOUT_END, MCAST_LIST_OFFSET, SCRATCH_OFFSET, SCRATCH_SIZE } from '../layout';
 import { STATUS_BAD_ARGUMENT, STATUS_FATAL_GSO_BAD_TYPE, STATUS_FATAL_GSO_SIZE_ZERO, STATUS_OK } from '../status';
 import {

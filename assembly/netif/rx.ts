@@ -6,9 +6,8 @@
 // see: rx.c xenvif_rx_skb, netif-protocol.md §2.3-2.5, §6.3
 
 import {
-  RX_BUF_OFFSET, RX_BUF_SIZE, RX_OPS_OFFSET, RX_OPS_SIZE, RX_PKT_DESC_OFFSET,
-  RX_PKT_DESC_STRIDE, RX_RING_OFFSET, RX_SLOT_STAGE_OFFSET, RX_SLOT_STAGE_STRIDE, SCRATCH_OFFSET,
-  SCRATCH_SIZE, SEG_BUF_OFFSET, SEG_BUF_SIZE,
+  RX_OPS_OFFSET, RX_OPS_SIZE, RX_PKT_DESC_OFFSET, RX_PKT_DESC_STRIDE, RX_RING_OFFSET, RX_SLOT_STAGE_OFFSET,
+  RX_SLOT_STAGE_STRIDE,
 } from '../layout';
 import {
   STATUS_BAD_ARGUMENT, STATUS_DROP_GSO_BAD_SIZE, STATUS_DROP_TOO_BIG, STATUS_FATAL_DISABLED,
@@ -28,6 +27,7 @@ import {
   XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_EXTRA_TYPE_HASH, XEN_NETIF_EXTRA_TYPE_XDP, XEN_NETIF_GSO_TYPE_TCPV6,
   XEN_NETIF_MAX_TX_SIZE, XEN_NETIF_NR_SLOTS_MIN, XEN_PAGE_SIZE,
 } from './defs';
+import { inGuestRxFrameRegion } from '../region';
 import { queueDisabled, QS_RX_REQ_CONS, QS_RX_RSP_PROD_PVT, readReqProd, readRspProd, pushResponsesCheckNotify, requestEventAt, stateLoad, stateStore } from './ring';
 
 // Queue-state fields owned by the RX ring (0x200-0x2FF, see ring.ts).
@@ -81,12 +81,6 @@ const MAX_OPS: u32 = RX_OPS_SIZE / GNTOP_SIZE;
 // @ts-ignore: decorator
 @inline function op(index: u32): usize {
   return <usize>RX_OPS_OFFSET + <usize>index * <usize>GNTOP_SIZE;
-}
-
-// [frame, frame+len) inside `start..start+size`, compared without overflow.
-// @ts-ignore: decorator
-@inline function inRegion(frame: usize, len: u32, start: u32, size: u32): bool {
-  return frame >= <usize>start && <usize>len <= <usize>size && frame - <usize>start <= <usize>(size - len);
 }
 
 function clearBatch(): void {
@@ -186,8 +180,7 @@ export function rx_pack(frame: usize, len: u32, flags: u32, gsoType: u32, gsoSiz
     countAdd(COUNTER_RX_DROP_TOO_BIG, 1);
     return STATUS_DROP_TOO_BIG;
   }
-  if (!inRegion(frame, len, RX_BUF_OFFSET, RX_BUF_SIZE) && !inRegion(frame, len, SEG_BUF_OFFSET, SEG_BUF_SIZE) &&
-      !inRegion(frame, len, SCRATCH_OFFSET, SCRATCH_SIZE)) return STATUS_BAD_ARGUMENT;
+  if (!inGuestRxFrameRegion(frame, <usize>len)) return STATUS_BAD_ARGUMENT;
   // Netfront drops a GSO extra with size 0. see: xen-netfront.c xennet_set_skb_gso
   if (gsoType != 0 && gsoSize == 0) return STATUS_DROP_GSO_BAD_SIZE;
 
