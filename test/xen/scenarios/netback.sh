@@ -349,7 +349,7 @@ if wait_ping $GUEST 90 && wait_guest 60; then
     timeout $((FPU_PROBE+5)) busybox nc $GUEST 5001 | wc -c > /dev/null
     wait $PP; probe=$(tr '\n' ' ' < /tmp/probe.out)
     if echo "$probe" | grep -q 'FPU-PROBE mismatches=0 '; then result fpu-probe PASS "Xen FPU switching $fpu: $probe"
-    else result fpu-probe FAIL "Xen FPU switching $fpu: $probe"; fi
+    else result fpu-probe FAIL "Xen FPU switching $fpu: $probe"; dmesg | tail -n 8 | sed 's/^/DIAG dmesg /'; fi
   fi
 else
   echo "RESULT compare INFO kernel netback guest did not come up"
