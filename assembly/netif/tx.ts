@@ -114,6 +114,12 @@ const TX_BUF_END: usize = <usize>TX_BUF_OFFSET + <usize>TX_BUF_SIZE;
   store<u8>(c + <usize>TXC_KIND, kind);
 }
 
+// A change of the multicast list in this batch: the host copies the list to the vif's other queues.
+// @ts-ignore: decorator
+@inline function countMcastEdit(): void {
+  stateStore(QS_TX_MCAST_EDITS, stateLoad(QS_TX_MCAST_EDITS) + 1);
+}
+
 // Answers a dropped packet: the first request ERROR, its extras NULL (already staged), every
 // following slot ERROR. see: netback.c xenvif_tx_err
 function stageDrop(firstPos: u32, extraCount: u32, followers: u32): void {
@@ -227,7 +233,7 @@ export function tx_build(maxPackets: u32, credit: u32, fatalSlots: u32): i32 {
     if (mcastAddExtra != NO_EXTRA) {
       if (mcastAdd(mcastAddExtra + <usize>EXTRA_MCAST_ADDR)) {
         countAdd(COUNTER_TX_MCAST_ADD, 1);
-        stateStore(QS_TX_MCAST_EDITS, stateLoad(QS_TX_MCAST_EDITS) + 1);
+        countMcastEdit();
       } else {
         stage(firstPos, NETIF_RSP_ERROR, TXC_KIND_PLAIN);
         countAdd(COUNTER_TX_MCAST_FULL, 1);
@@ -235,7 +241,7 @@ export function tx_build(maxPackets: u32, credit: u32, fatalSlots: u32): i32 {
       continue;
     }
     if (mcastDelExtra != NO_EXTRA) {
-      if (mcastDel(mcastDelExtra + <usize>EXTRA_MCAST_ADDR)) stateStore(QS_TX_MCAST_EDITS, stateLoad(QS_TX_MCAST_EDITS) + 1);
+      if (mcastDel(mcastDelExtra + <usize>EXTRA_MCAST_ADDR)) countMcastEdit();
       countAdd(COUNTER_TX_MCAST_DEL, 1);
       continue;
     }
