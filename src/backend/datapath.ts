@@ -126,11 +126,11 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
     this.multicastControl = config.multicastControl;
     this.xdpHeadroom = config.xdpHeadroom;
     try {
-      let first: KernelInstance | undefined;
-      for (const ring of config.queues) {
-        const instance = await instantiateKernels(kernels);
-        first ??= instance;
-        const index = this.queues.length;
+      // Every instance first, then every queue without an await between them: no event can run
+      // one queue's batch (a multicast edit, say) while another queue is still being made.
+      const instances = await Promise.all(config.queues.map(() => instantiateKernels(kernels)));
+      for (const [index, ring] of config.queues.entries()) {
+        const instance = instances[index]!;
         this.queues.push(NetbackQueue.connect({
           name: `${this.identity.name}-q${ring.index}`,
           frontendDomid: this.identity.frontendDomid,
@@ -156,9 +156,8 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
           rxRingRef: ring.rxRingRef,
           eventChannel: ring.splitEventChannels ? { tx: ring.txEventChannel, rx: ring.rxEventChannel } : ring.txEventChannel,
         }));
-        // queue 0 may have run batches while this one's instance was being made
-        if (index > 0) this.queues[index]!.mcastRestore(this.queues[0]!.mcastSnapshot());
       }
+      const first = instances[0];
       if (config.ctrlRing !== undefined && first !== undefined) this.connectCtrl(first, config.ctrlRing, config.queues.length);
     } catch (error) {
       this.closeQueues();
