@@ -62,6 +62,10 @@ abstract class RingModel {
     // check, so any producer value, a jump past 2^31 or a rewind alike, publishes every slot up
     // to it; answering them only overwrites that frontend's own ring.
     if ((offset < 0x80000000 || this.allowOverPosting) && offset > this.maxPublished) this.maxPublished = offset;
+    // RX, a rewind behind the backend's consumer but not behind `start`: req_cons is at least
+    // rsp_prod (one response per consumed request, all pushed while the backend is idle), so
+    // `req_prod - req_cons` is ~2^32 and every slot counts as published, as for a rewind past start.
+    if (this.allowOverPosting && ((value - this.ring.rspProd) >>> 0) >= 0x80000000) this.maxPublished = 0xFFFFFFFF;
   }
 
   /** Checks the page against the model; returns the number of new responses. */

@@ -25,3 +25,14 @@ it('fuzz_rx_replay_producer_jumped_past_2_to_the_31', async () => {
   expect(['ok', 'drop']).toContain(outcome.kind);
   await world.assertVictimsFlow(22);
 });
+
+it('fuzz_rx_replay_producer_rewound_behind_the_consumer', async () => {
+  // a GSO frame segmented at mss 1 takes 129 of the 256 posted buffers; then the guest moves its
+  // req_prod back by 128, behind the backend's req_cons but not behind where the case began. Read
+  // unsigned, `req_prod - req_cons` is then ~2^32, so the 22 frames after it are answered past
+  // the 256 really posted (the oracle counted only rewinds past the start as publishing them)
+  const program = JSON.parse(`{"features":{"gsoTcpv4":false,"gsoTcpv6":false,"noCsumOffload":false,"sg":true},"steps":[{"kind":"frame","vnet":{"flags":0,"gsoType":1,"hdrLen":0,"gsoSize":1,"csumStart":0,"csumOffset":6},"frame":{"kind":"built","ip":4,"l4":"tcp","payload":129,"vlan":0,"ext":[],"fragment":false,"cut":0,"mutate":[]},"copies":1},{"kind":"prod","delta":-128},{"kind":"frame","vnet":{"flags":0,"gsoType":0,"hdrLen":0,"gsoSize":0,"csumStart":"auto","csumOffset":"auto"},"frame":{"kind":"built","ip":4,"l4":"tcp","payload":20415,"vlan":3,"ext":[],"fragment":true,"cut":0,"ipLength":0,"mutate":[]},"copies":22},{"kind":"post","count":1,"grant":0,"id":"seq","publish":"all"}]}`) as RxProgram;
+  const outcome = await runRxProgram(world, program);
+  expect(['ok', 'drop']).toContain(outcome.kind);
+  await world.assertVictimsFlow(23);
+});
