@@ -13,6 +13,7 @@ import { nativeAvailable } from '../tap/native.js';
 import { tapInterfaces } from '../tap/port.js';
 import { NETTXF_EXTRA_INFO, NETTXF_MORE_DATA } from '../xen/sim/netfront-tx.js';
 import type { SimNetfront } from '../xen/sim/netfront.js';
+import { NetbackError } from '../wasm/errors.js';
 import { CliError, EX_NOPERM, EX_SOFTWARE, EX_UNAVAILABLE, integerOption, secondsOption } from './exit.js';
 import { CONTROL_SOCKET_OFF } from './control-protocol.js';
 import { startControlServer, type ControlServer } from './control-server.js';
@@ -97,6 +98,7 @@ export async function runSim(options: SimOptions): Promise<number> {
     }
   }
   const log = (line: string) => { if (!options.json) process.stdout.write(`${line}\n`); };
+  const kernels = await compileKernels(await readKernels());
   // taken before the host starts, so a second instance on a live socket stops before any work
   let control: ControlServer | undefined;
   let snapshotSource: (() => HostSnapshot) | undefined;
@@ -112,29 +114,37 @@ export async function runSim(options: SimOptions): Promise<number> {
   const stopRequested = new Promise<void>((resolve) => { requestStop = resolve; });
   process.once('SIGINT', requestStop);
   process.once('SIGTERM', requestStop);
-  const kernels = await compileKernels(await readKernels());
+  const timers: ReturnType<typeof setTimeout>[] = [];
+  let traffic: TrafficGenerator | undefined;
+  let viz: VizServer | undefined;
   const host = new SimHost({
     kernels,
     features: { maxQueues: options.queues },
     ...(options.tap ? { interfaces: tapInterfaces({ up: true }) } : {}),
   });
-  await host.start();
-  snapshotSource = () => snapshotHost(host);
   const domids = Array.from({ length: options.guests }, (_, i) => i + 1);
-  for (const domid of domids) await host.addGuest({ domid, queues: options.queues });
   const hostileDomid = options.hostile ? options.guests + 1 : undefined;
-  if (hostileDomid !== undefined) await host.addGuest({ domid: hostileDomid, queues: 1 });
+  try {
+    await host.start();
+    snapshotSource = () => snapshotHost(host);
+    for (const domid of domids) await host.addGuest({ domid, queues: options.queues });
+    if (hostileDomid !== undefined) await host.addGuest({ domid: hostileDomid, queues: 1 });
+  } catch (error) {
+    // a guest whose vif could not be set up (a TAP that cannot be made, say): the toolstack's
+    // error quotes the backend's; everything started so far stops, as at the end of a run
+    await shutdown();
+    if (!(error instanceof NetbackError)) throw error;
+    throw new CliError('NETBACK_SIM_SETUP', `setting up the simulated guests: ${error.message}`, EX_UNAVAILABLE);
+  }
 
-  const traffic = new TrafficGenerator(host, domids);
+  traffic = new TrafficGenerator(host, domids);
   traffic.start();
-  const timers: ReturnType<typeof setTimeout>[] = [];
   if (hostileDomid !== undefined) {
     const raw = host.guests.get(hostileDomid)!.netfront;
     timers.push(setTimeout(() => hostileDrops(raw), 300));
     timers.push(setTimeout(() => hostileFatal(raw), 1500));
   }
 
-  let viz: VizServer | undefined;
   const serve = options.viz === undefined ? options.seconds === undefined && !options.json : options.viz !== false;
   if (serve) {
     const port = typeof options.viz === 'number' ? options.viz : DEFAULT_VIZ_PORT;
@@ -193,7 +203,7 @@ export async function runSim(options: SimOptions): Promise<number> {
     process.off('SIGTERM', requestStop);
     notifySystemd({ STOPPING: 1 });
     for (const timer of timers) clearTimeout(timer);
-    traffic.stop();
+    traffic?.stop();
     await control?.close();
     await viz?.close();
     await host.close();

@@ -57,6 +57,8 @@ export interface SimGuest {
   readonly domid: number;
   readonly devid: number;
   readonly netfront: SimNetfront;
+  /** Whether the guest has set up its rings, i.e. has a netfront (not before the backend's InitWait). */
+  readonly hasRings: boolean;
   readonly xenbus: SimFrontendXenbus;
   /** The guest's control-ring side, when asked for with `ctrlRing`. */
   readonly ctrl: SimCtrlFrontend | undefined;
@@ -175,6 +177,9 @@ export class SimHost {
         if (netfront === undefined) throw new Error(`guest ${options.domid} has not set up its rings yet`);
         return netfront;
       },
+      get hasRings(): boolean {
+        return netfront !== undefined;
+      },
       dataPath: () => this.dataPaths.get(options.nic?.vifname ?? `vif${options.domid}.${devid}`),
     };
     this.guests.set(options.domid, guest);
@@ -210,7 +215,7 @@ export class SimHost {
     for (const guest of this.guests.values()) {
       await guest.xenbus.close();
       await this.watcher.whenIdle();
-      if (guest.netfront !== undefined) guest.netfront.close();
+      if (guest.hasRings) guest.netfront.close();
       guest.ctrl?.close();
     }
     await this.watcher.stop();

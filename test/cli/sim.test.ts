@@ -1,6 +1,9 @@
 // `wasm-netback sim` spawned from dist, as a user runs it.
 import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
@@ -101,6 +104,34 @@ describe('wasm-netback sim', () => {
     expect(summary.vifs.map((v) => v.state)).toEqual(['Connected', 'Connected']);
     const after = await run('ip', ['-o', 'link', 'show', 'type', 'tun']).then((r) => r.stdout, () => '');
     expect(after).not.toMatch(/vif[12]\.0/);
+  });
+
+  it('sim_tap_name_taken_is_a_typed_error_that_stops_everything_started', async () => {
+    if (process.getuid?.() !== 0) {
+      await expect(run(process.execPath, [bin, 'sim', '--tap', '--seconds', '1'])).rejects.toMatchObject({ code: 77 });
+      return;
+    }
+    // vif2.0 is taken by a TUN device (not a TAP): guest 2's vif cannot be set up. The run ends at
+    // once with one line naming the cause, and takes down what it had started: guest 1's TAP and
+    // the control socket; the device it did not create stays.
+    const dir = mkdtempSync(join(tmpdir(), 'wnb-sim-'));
+    const socket = join(dir, 'control.sock');
+    await run('ip', ['tuntap', 'add', 'vif2.0', 'mode', 'tun']);
+    try {
+      const started = Date.now();
+      const failure = await run(process.execPath, [bin, 'sim', '--tap', '--guests', '2', '--seconds', '5', '--no-viz', '--control-socket', socket])
+        .then(() => undefined, (e: { code: number; stderr: string }) => e);
+      expect(failure?.code).toBe(69);
+      expect(failure?.stderr).toMatch(/^wasm-netback: setting up the simulated guests: \/local\/domain\/0\/backend\/vif\/2\/0 went to Closing instead of InitWait \(backend error: 22 creating interface vif2\.0: .*TUNSETIFF.*\)\n$/);
+      expect(Date.now() - started).toBeLessThan(8000); // not libxl's 10 s wait
+      expect(existsSync(socket)).toBe(false);
+      const tuns = await run('ip', ['-o', 'link', 'show', 'type', 'tun']).then((r) => r.stdout, () => '');
+      expect(tuns).not.toMatch(/vif1\.0/);
+      expect(tuns).toMatch(/vif2\.0/);
+    } finally {
+      await run('ip', ['link', 'del', 'vif2.0']).catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -48,6 +48,20 @@ describe('sim toolstack', () => {
     expect(r.xs.writes.findIndex(([p]) => p === `${BE}/hotplug-error`)).toBeLessThan(r.xs.writes.findIndex(([p, v]) => p === `${BE}/hotplug-status` && v === 'error'));
   });
 
+  it('toolstack_attach_backend_that_gives_up_fails_at_once_quoting_its_error', async () => {
+    const r = rig();
+    await r.watcher.start();
+    r.interfaces.create = async () => { throw new Error('TUNSETIFF: EBUSY'); };
+    const err = await r.toolstack.attach({ domid: 3, devid: 1 }).then(() => undefined, (e: unknown) => e);
+    // no clock advance: the backend's Closing ends the wait, not libxl's 10 s timer
+    expect(err).toBeInstanceOf(ToolstackError);
+    expect((err as ToolstackError).code).toBe('NETBACK_TOOLSTACK_BACKEND_FAILED');
+    expect((err as ToolstackError).message).toMatch(/went to Closing instead of InitWait \(backend error: 22 creating interface vif3\.1: TUNSETIFF: EBUSY\)/);
+    expect(r.toolstack.pendingWaits).toBe(0);
+    expect(r.clock.pending).toBe(0);
+    expect(r.toolstack.hotplugRuns).toEqual([]);
+  });
+
   it('toolstack_detach_waits_for_closed_then_removes', async () => {
     const r = rig();
     await r.watcher.start();

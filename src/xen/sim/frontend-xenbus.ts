@@ -153,6 +153,7 @@ export class SimFrontendXenbus {
    * Closed, wait for backend Closed. `jump-closed` skips Closing. see: xen-netfront.c xennet_bus_close
    */
   async close(): Promise<void> {
+    if (this.backendPathValue === undefined) return; // never probed (its vif failed to attach): nothing to close
     await this.whenIdle();
     this.closingDown = true;
     const backendState = async () => this.readBackendState();

@@ -138,16 +138,27 @@ export class SimToolstack {
   /**
    * xl network-attach: nodes, wait ≤ 10 s for backend InitWait, then the hotplug script. Rejects
    * with a ToolstackError on timeout or script failure (the nodes stay, as libxl leaves them to
-   * its own cleanup).
+   * its own cleanup), quoting the backend's error node when it wrote one. A backend that went to
+   * Closing instead ends the wait at once: libxl would wait out its 10 s for the same failure.
    */
   async attach(nic: SimNic): Promise<void> {
     await this.writeDevice(nic);
     const be = this.backendPath(nic);
-    const state = await this.waitForState(be, (s) => s === XenbusState.InitWait || s === XenbusState.Connected, LIBXL_INIT_TIMEOUT_MS);
-    if (state === undefined) {
-      throw new ToolstackError('NETBACK_TOOLSTACK_INIT_TIMEOUT', `timed out waiting for ${be} to reach InitWait`);
+    const gaveUp = (s: number | undefined) => s === XenbusState.Closing || s === XenbusState.Closed;
+    const state = await this.waitForState(be, (s) => s === XenbusState.InitWait || s === XenbusState.Connected || gaveUp(s), LIBXL_INIT_TIMEOUT_MS);
+    if (state === undefined || gaveUp(state)) {
+      const error = await this.xs.read(this.errorNodePath(nic));
+      const why = error === undefined ? '' : ` (backend error: ${error})`;
+      if (state === undefined) throw new ToolstackError('NETBACK_TOOLSTACK_INIT_TIMEOUT', `timed out waiting for ${be} to reach InitWait${why}`);
+      throw new ToolstackError('NETBACK_TOOLSTACK_BACKEND_FAILED', `${be} went to ${XenbusState[state]} instead of InitWait${why}`);
     }
     await this.hotplug(nic, 'online');
+  }
+
+  /** Where the backend's xenbus_dev_fatal leaves its message. see: xenbus_client.c xenbus_va_dev_error */
+  private errorNodePath(nic: SimNic): string {
+    const domain = this.xs.domainPath(nic.backendDomid ?? 0);
+    return `${domain}/error${this.backendPath(nic).slice(domain.length)}/error`;
   }
 
   /** xl create: every nic in order; the guest (its frontend) starts afterwards. */
