@@ -8,10 +8,10 @@
 // see: include/uapi/linux/virtio_net.h; include/linux/virtio_net.h; netif-protocol.md §6.1, §6.3
 
 import {
-  QS_VNET_OUT, checksumSetup, inPacketRegion, offloadInfo, storeL4Checksum,
+  QS_VNET_OUT, checksumSetup, offloadInfo, storeL4Checksum,
 } from './csum/offload';
 import { fold16 } from './csum/inet';
-import { inRegion } from './region';
+import { inPacketRegion, inRegion } from './region';
 import {
   COUNTER_RX_SW_CSUM, COUNTER_TX_DROP_GSO_MISMATCH, COUNTER_TX_SW_CSUM, countAdd,
 } from './counters';

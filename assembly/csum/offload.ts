@@ -7,12 +7,9 @@
 
 import { csumFinish, csumPartial, fold16 } from './inet';
 import { COUNTER_RX_GSO_CHECKSUM_FIXUP, COUNTER_TX_DROP_CSUM_SETUP, countAdd } from '../counters';
-import {
-  QUEUE_STATE_OFFSET, RX_BUF_OFFSET, RX_BUF_SIZE, SCRATCH_OFFSET, SCRATCH_SIZE, SEG_BUF_OFFSET, SEG_BUF_SIZE,
-  TX_BUF_OFFSET, TX_BUF_SIZE,
-} from '../layout';
+import { QUEUE_STATE_OFFSET } from '../layout';
 import { HDR_CSUM_OFFSET, HDR_L4, HDR_L4_END, HDR_L4_PROTO, HDR_PSEUDO_SUM, parseHeaders } from '../net/headers';
-import { inRegion } from '../region';
+import { inPacketRegion } from '../region';
 import { STATUS_BAD_ARGUMENT, STATUS_OK } from '../status';
 
 // Private scratch, QUEUE_STATE + 0x400..0x4FF (netif/ring.ts): the HeaderInfo of the last parse
@@ -28,15 +25,6 @@ const IPPROTO_UDP: u32 = 17;
 // @ts-ignore: decorator
 @inline export function offloadInfo(): usize {
   return <usize>QUEUE_STATE_OFFSET + <usize>QS_OFFLOAD_INFO;
-}
-
-// Frames (and the virtio_net_hdr in their headroom) live in the packet buffers: guest TX, guest
-// RX, segmentation output, or the embedding scratch.
-export function inPacketRegion(address: usize, len: usize): bool {
-  return inRegion(address, len, <usize>TX_BUF_OFFSET, <usize>TX_BUF_SIZE) ||
-    inRegion(address, len, <usize>RX_BUF_OFFSET, <usize>RX_BUF_SIZE) ||
-    inRegion(address, len, <usize>SEG_BUF_OFFSET, <usize>SEG_BUF_SIZE) ||
-    inRegion(address, len, <usize>SCRATCH_OFFSET, <usize>SCRATCH_SIZE);
 }
 
 // Stores the complemented sum of [L4, L4_END) + `init` into the checksum field. The field is
