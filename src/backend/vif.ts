@@ -15,7 +15,7 @@ import {
   type FrontendConfig, type RateLimit,
 } from './frontend-config.js';
 import { SerialChain } from './serial-chain.js';
-import { BackendStateMachine, XenbusState, XenbusStateError, parseXenbusState, xenbusStateName } from './xenbus-state.js';
+import { BackendStateMachine, XenbusState, XenbusStateError, parseXenbusState, xenbusErrorPath, xenbusStateName } from './xenbus-state.js';
 
 /** A host network interface (a TAP in the daemon, an in-process peer in the simulation). */
 export interface NetworkInterface {
@@ -516,8 +516,7 @@ export class Vif {
 
   /** Writes `<errno> <message>` where xenbus_dev_error does. see: xenbus_client.c xenbus_va_dev_error */
   private async writeErrorNode(errno: number, message: string): Promise<void> {
-    const relative = this.backendPath.slice(this.xs.domainPath(this.backendDomid).length + 1);
-    await this.xs.write(`${this.xs.domainPath(this.backendDomid)}/error/${relative}/error`, `${errno} ${message}`);
+    await this.xs.write(xenbusErrorPath(this.xs.domainPath(this.backendDomid), this.backendPath), `${errno} ${message}`);
   }
 
   /** xenbus_dev_fatal for a probing device: error node, then Closing written directly. */

@@ -24,6 +24,14 @@ export function xenbusStateName(state: number): string {
   return Number.isInteger(state) && state >= 0 && state < NAMES.length ? NAMES[state]! : `Invalid(${state})`;
 }
 
+/**
+ * Where xenbus_dev_error leaves a device's `<errno> <message>`: `error/` and the device's path
+ * below its domain's, then `/error`. see: xenbus_client.c xenbus_va_dev_error
+ */
+export function xenbusErrorPath(domainPath: string, devicePath: string): string {
+  return `${domainPath}/error/${devicePath.slice(domainPath.length + 1)}/error`;
+}
+
 /** A state node that is not a decimal number (a guest can write anything into its own `state`). */
 export class XenbusStateError extends NetbackError {
   readonly raw: string;

@@ -7,7 +7,7 @@
 // libxl__device_destroy, libxl__xs_path_cleanup; tools/hotplug/Linux/xen-hotplug-common.sh success/fatal
 
 import { systemClock, silentLogger, type Clock, type Logger } from '../../backend/clock.js';
-import { XenbusState } from '../../backend/xenbus-state.js';
+import { XenbusState, xenbusErrorPath, xenbusStateName } from '../../backend/xenbus-state.js';
 import { NetbackError } from '../../wasm/errors.js';
 import type { XenStore } from '../types.js';
 
@@ -147,18 +147,12 @@ export class SimToolstack {
     const gaveUp = (s: number | undefined) => s === XenbusState.Closing || s === XenbusState.Closed;
     const state = await this.waitForState(be, (s) => s === XenbusState.InitWait || s === XenbusState.Connected || gaveUp(s), LIBXL_INIT_TIMEOUT_MS);
     if (state === undefined || gaveUp(state)) {
-      const error = await this.xs.read(this.errorNodePath(nic));
+      const error = await this.xs.read(xenbusErrorPath(this.xs.domainPath(nic.backendDomid ?? 0), be));
       const why = error === undefined ? '' : ` (backend error: ${error})`;
       if (state === undefined) throw new ToolstackError('NETBACK_TOOLSTACK_INIT_TIMEOUT', `timed out waiting for ${be} to reach InitWait${why}`);
-      throw new ToolstackError('NETBACK_TOOLSTACK_BACKEND_FAILED', `${be} went to ${XenbusState[state]} instead of InitWait${why}`);
+      throw new ToolstackError('NETBACK_TOOLSTACK_BACKEND_FAILED', `${be} went to ${xenbusStateName(state)} instead of InitWait${why}`);
     }
     await this.hotplug(nic, 'online');
-  }
-
-  /** Where the backend's xenbus_dev_fatal leaves its message. see: xenbus_client.c xenbus_va_dev_error */
-  private errorNodePath(nic: SimNic): string {
-    const domain = this.xs.domainPath(nic.backendDomid ?? 0);
-    return `${domain}/error${this.backendPath(nic).slice(domain.length)}/error`;
   }
 
   /** xl create: every nic in order; the guest (its frontend) starts afterwards. */
