@@ -5,7 +5,8 @@ import { readKernels, type KernelBuild } from './wasm/node-source.js';
 
 export { Kernels, kernelsFromBytes, type GsoType, type SegmentOptions } from './wasm/kernels.js';
 export { KernelInstance, compileKernels, instantiateKernels, type Layout } from './wasm/module.js';
-export { NetbackError, PacketDropError, FrontendFatalError, KernelUsageError, classifyStatus } from './wasm/errors.js';
+export { NetbackError } from './errors.js';
+export { PacketDropError, FrontendFatalError, KernelUsageError, classifyStatus } from './wasm/errors.js';
 export { kernelsPath, readKernels, type KernelBuild } from './wasm/node-source.js';
 // Per-queue kernel wrappers for the engine (and for embedding): in place, integers across.
 export { TxRingKernel, type TxBuildOptions, type TxBuildResult, type TxGrantOp, type TxPacket, type TxCommitResult } from './wasm/tx-ring.js';
@@ -25,5 +26,5 @@ export async function loadKernels(options: LoadKernelsOptions = {}): Promise<Ker
 
 // Node-only, Linux: the TAP device through the optional native addon (loaded on first use).
 export { TapDevice, TapConfigError, TapClosedError, validateInterfaceName, type TapOpenOptions, type TapOffloads } from './tap/tap.js';
-export { NativeAddonMissingError, SyscallError, NativeUsageError, nativeAvailable, type NativeBuffer } from './tap/native.js';
-export * from './tap/vnet-header.js';
+export { NativeAddonMissingError, SyscallError, NativeUsageError, nativeAvailable, type NativeBuffer } from './native/addon.js';
+export * from './backend/vnet-header.js';

@@ -17,10 +17,3 @@ export const systemClock: Clock = {
   setTimeout: (callback, ms) => globalThis.setTimeout(callback, ms),
   clearTimeout: (handle) => globalThis.clearTimeout(handle as ReturnType<typeof globalThis.setTimeout>),
 };
-
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-
-/** One structured log line; fields follow the daemon's JSON-lines schema (domid, devid, vif…). */
-export type Logger = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
-
-export const silentLogger: Logger = () => {};

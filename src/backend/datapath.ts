@@ -5,13 +5,16 @@
 // the xenstore state is left alone. see: netback.c xenvif_fatal_tx_err; interface.c xenvif_carrier_off
 
 import { CtrlRingKernel, type CtrlStep } from '../wasm/ctrl-ring.js';
-import { FrontendFatalError, NetbackError } from '../wasm/errors.js';
+import { NetbackError } from '../errors.js';
+import { FrontendFatalError } from '../wasm/errors.js';
 import { instantiateKernels, type KernelInstance } from '../wasm/module.js';
 import type { EventChannelPort, EventChannels, GrantMapping, GrantTable } from '../xen/types.js';
-import { systemClock, silentLogger, type Clock, type Logger } from './clock.js';
+import { systemClock, type Clock } from './clock.js';
+import { silentLogger, type Logger } from '../log.js';
 import type { FrontendConfig, RateLimit } from './frontend-config.js';
 import { NetbackQueue } from './queue.js';
-import { VNET_HDR_LEN, type PacketSink } from './sink.js';
+import type { PacketSink } from './sink.js';
+import { VNET_HDR_SIZE } from './vnet-header.js';
 import type { NetworkInterface, VifDataPath, VifIdentity } from './vif.js';
 
 /** A network interface frames can cross: what the data path transmits into and receives from. */
@@ -202,7 +205,7 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
       return false;
     }
     // see: interface.c xenvif_start_xmit (PACKET_MULTICAST: group bit set, not broadcast)
-    if (this.multicastControl && isMulticast(frame) && !this.mcastMatch(frame.subarray(VNET_HDR_LEN, VNET_HDR_LEN + 6))) {
+    if (this.multicastControl && isMulticast(frame) && !this.mcastMatch(frame.subarray(VNET_HDR_SIZE, VNET_HDR_SIZE + 6))) {
       this.stats.rxMulticastDrops++;
       return false;
     }
@@ -210,7 +213,7 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
     if (ctrl !== undefined && ctrl.algorithm !== 0) {
       // see: interface.c xenvif_select_queue: with an algorithm set, the Toeplitz hash picks the
       // queue (an unhashed frame counts as hash 0) and travels to the guest in a HASH extra
-      const hash = ctrl.hash(frame.subarray(VNET_HDR_LEN, VNET_HDR_LEN + HASH_HEADER_BYTES));
+      const hash = ctrl.hash(frame.subarray(VNET_HDR_SIZE, VNET_HDR_SIZE + HASH_HEADER_BYTES));
       const index = ctrl.selectQueue(hash?.value ?? 0, this.queues.length);
       return this.queues[index]!.receive(frame, hash);
     }
@@ -373,8 +376,8 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
 }
 
 function isMulticast(frame: Uint8Array): boolean {
-  if (frame.length < VNET_HDR_LEN + 14 || (frame[VNET_HDR_LEN]! & 1) === 0) return false;
-  for (let i = 0; i < 6; i++) if (frame[VNET_HDR_LEN + i] !== 0xff) return true;
+  if (frame.length < VNET_HDR_SIZE + 14 || (frame[VNET_HDR_SIZE]! & 1) === 0) return false;
+  for (let i = 0; i < 6; i++) if (frame[VNET_HDR_SIZE + i] !== 0xff) return true;
   return false;
 }
 

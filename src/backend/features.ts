@@ -2,7 +2,7 @@
 // probe: the mandatory ones in one transaction (retried on EAGAIN), the optional ones after it,
 // each on its own. see: xenbus.c netback_probe
 
-import { NetbackError } from '../wasm/errors.js';
+import { NetbackError } from '../errors.js';
 import type { XenStore } from '../xen/types.js';
 
 /** see: netback.c MAX_QUEUES_DEFAULT (xenvif_max_queues = min(8, online CPUs)) */

@@ -8,7 +8,7 @@
 // never a different exception). The only lenient parse is `rate`, which Linux deliberately
 // treats as "unlimited" when malformed, and `xdp-headroom`, which it clamps.
 
-import { NetbackError } from '../wasm/errors.js';
+import { NetbackError } from '../errors.js';
 import type { XenStore } from '../xen/types.js';
 
 /** Errno values written into the xenbus `error` node, as xenbus_dev_fatal prints them. */

@@ -6,7 +6,8 @@
 // into posted requests, copies, commits. Each batch ends with one push and at most one notify.
 // see: netback.c xenvif_tx_action, rx.c xenvif_rx_action, interface.c xenvif_poll
 
-import { FrontendFatalError, NetbackError, PacketDropError } from '../wasm/errors.js';
+import { NetbackError } from '../errors.js';
+import { FrontendFatalError, PacketDropError } from '../wasm/errors.js';
 import type { KernelInstance } from '../wasm/module.js';
 import { emptyRxOffload, Offload, type RxOffload } from '../wasm/offload.js';
 import type { FrameHash } from '../wasm/ctrl-ring.js';
@@ -18,7 +19,8 @@ import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { CreditLimiter } from './credit.js';
 import type { RateLimit } from './frontend-config.js';
 import { RxBacklog } from './rx-backlog.js';
-import { VNET_HDR_LEN, type PacketSink } from './sink.js';
+import type { PacketSink } from './sink.js';
+import { VNET_HDR_SIZE } from './vnet-header.js';
 
 /** What the frontend wrote for one queue (netif-protocol.md §4.3). */
 export interface QueueRings {
@@ -249,8 +251,8 @@ export class NetbackQueue {
    * is full (the 512 KiB cap).
    */
   receive(bytes: Uint8Array, hash?: FrameHash): boolean {
-    if (this.closed || this.fatal !== undefined || bytes.length <= VNET_HDR_LEN) return false;
-    const entry = this.backlog.reserve(bytes.length - VNET_HDR_LEN, this.clock.now(), hash);
+    if (this.closed || this.fatal !== undefined || bytes.length <= VNET_HDR_SIZE) return false;
+    const entry = this.backlog.reserve(bytes.length - VNET_HDR_SIZE, this.clock.now(), hash);
     if (entry === undefined) {
       this.stats.rxBacklogDrops++;
       return false;
@@ -370,7 +372,7 @@ export class NetbackQueue {
   }
 
   private transmit(packet: TxPacket): void {
-    const header = packet.data - VNET_HDR_LEN;
+    const header = packet.data - VNET_HDR_SIZE;
     const netifFlags = (packet.csumBlank ? 0x1 : 0) | (packet.dataValidated ? 0x2 : 0);
     const dropped = this.offload.vnetFromNetif(packet.data, packet.length, netifFlags, packet.gsoType, packet.gsoSize, header, this.noTapChecksum);
     if (dropped !== undefined) return; // counted by the kernel
@@ -388,8 +390,8 @@ export class NetbackQueue {
       this.segmenter.segment(frame, length, gsoType, mss, (batch) => {
         for (const segment of batch) {
           // segments carry full checksums: DATA_VALID, no GSO
-          this.writeValidatedHeader(segment.address - VNET_HDR_LEN);
-          this.toSink(segment.address - VNET_HDR_LEN, segment.length);
+          this.writeValidatedHeader(segment.address - VNET_HDR_SIZE);
+          this.toSink(segment.address - VNET_HDR_SIZE, segment.length);
           this.stats.txSoftwareSegments++;
         }
       });
@@ -403,7 +405,7 @@ export class NetbackQueue {
   }
 
   private toSink(header: number, frameLength: number): void {
-    if (this.options.sink.transmit(this.instance.bytes, header, frameLength + VNET_HDR_LEN)) this.stats.txFrames++;
+    if (this.options.sink.transmit(this.instance.bytes, header, frameLength + VNET_HDR_SIZE)) this.stats.txFrames++;
     else this.stats.txSinkDrops++;
   }
 

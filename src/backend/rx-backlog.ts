@@ -5,7 +5,7 @@
 // posts buffers cannot grow memory. see: common.h XENVIF_RX_QUEUE_BYTES; rx.c xenvif_rx_queue_tail
 
 import type { FrameHash } from '../wasm/ctrl-ring.js';
-import { VNET_HDR_LEN } from './sink.js';
+import { VNET_HDR_SIZE } from './vnet-header.js';
 
 export const RX_QUEUE_BYTES_MAX = 512 * 1024;
 const ALIGN = 16;
@@ -52,7 +52,7 @@ export class RxBacklog {
    */
   reserve(length: number, now: number, hash?: BacklogEntry['hash']): BacklogEntry | undefined {
     if (!this.admits(length)) return undefined;
-    const need = align(VNET_HDR_LEN + length);
+    const need = align(VNET_HDR_SIZE + length);
     const end = this.regionStart + this.regionSize;
     let at = this.writeAt;
     let skipped = 0;
@@ -61,7 +61,7 @@ export class RxBacklog {
       at = this.regionStart;
     }
     if (this.used + skipped + need > this.regionSize) return undefined;
-    const entry: BacklogEntry = { header: at, frame: at + VNET_HDR_LEN, length, queuedAt: now, span: skipped + need, hash };
+    const entry: BacklogEntry = { header: at, frame: at + VNET_HDR_SIZE, length, queuedAt: now, span: skipped + need, hash };
     this.entries.push(entry);
     this.writeAt = at + need;
     this.used += entry.span;

@@ -1,6 +1,7 @@
 // Where a vif's frames go and come from: a TAP device on a real host, or an in-process peer
 // (a software bridge between simulated guests) where no TAP can be had. Frames cross with the
-// 10-byte virtio_net_hdr in front, exactly as a TAP opened with IFF_VNET_HDR reads and writes them.
+// 10-byte virtio_net_hdr in front (vnet-header.ts), exactly as a TAP opened with IFF_VNET_HDR reads
+// and writes them.
 
 /** Offloads the other side accepts in a virtio_net_hdr (TUNSETOFFLOAD on a TAP). */
 export interface SinkOffloads {
@@ -21,6 +22,3 @@ export interface PacketSink {
    */
   transmit(bytes: Uint8Array, offset: number, length: number): boolean;
 }
-
-/** The size of the virtio_net_hdr without num_buffers (TUNSETVNETHDRSZ default), declared once in the TAP's view of it. */
-export { VNET_HDR_SIZE as VNET_HDR_LEN } from '../tap/vnet-header.js';

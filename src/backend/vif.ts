@@ -6,9 +6,9 @@
 // All work for one vif runs on one serial chain: watch events only schedule a re-read (coalesced,
 // since a watch may fire spuriously or in bursts), and each step sees the store as it is now.
 
-import { NetbackError } from '../wasm/errors.js';
+import { NetbackError } from '../errors.js';
 import type { XenStore, XenStoreWatch } from '../xen/types.js';
-import { silentLogger, type Logger } from './clock.js';
+import { silentLogger, type Logger } from '../log.js';
 import { advertiseFeatures, resolveFeatureOptions, type FeatureOptions, type ResolvedFeatureOptions } from './features.js';
 import {
   BackendConfigError, ERRNO, VifConfigError, parseFlag, parseMtu, parseRate, parseU32, parseXdpHeadroom, readFrontendConfig,

@@ -3,9 +3,9 @@
 // registration) the directory listing is re-read and diffed against the vifs we have.
 // see: drivers/xen/xenbus/xenbus_probe_backend.c backend_changed, xenbus_dev_changed
 
-import { NetbackError } from '../wasm/errors.js';
+import { NetbackError } from '../errors.js';
 import type { XenStore, XenStoreWatch } from '../xen/types.js';
-import { silentLogger, type Logger } from './clock.js';
+import { silentLogger, type Logger } from '../log.js';
 import { resolveFeatureOptions, type FeatureOptions } from './features.js';
 import { XenbusState } from './xenbus-state.js';
 import { Vif, type NetworkInterfaceFactory, type VifDataPathFactory, type VifRemovalReason } from './vif.js';

@@ -3,7 +3,7 @@
 // hop published in order, connect() run on the InitWait → Connected hop and disconnect() on the
 // hop out of Connected. see: xenbus.c set_backend_state
 
-import { NetbackError } from '../wasm/errors.js';
+import { NetbackError } from '../errors.js';
 
 export enum XenbusState {
   Unknown = 0,

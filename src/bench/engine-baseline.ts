@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { NetbackError } from '../wasm/errors.js';
+import { NetbackError } from '../errors.js';
 import { engineBenches } from './engine.js';
 import type { BenchRow, TimingOptions } from './harness.js';
 

@@ -13,7 +13,7 @@
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { nativeAvailable } from '../tap/native.js';
+import { nativeAvailable } from '../native/addon.js';
 import { XENBUS_DEVICE, XENSTORED_SOCKETS } from '../xen/real/xenstore.js';
 
 export const EXIT = { ok: 0, usage: 64, unavailable: 69, software: 70, noperm: 77, config: 78 } as const;

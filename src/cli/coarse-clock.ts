@@ -6,7 +6,7 @@
 // netback's own deadlines have (jiffies). Node only.
 
 import { systemClock, type Clock } from '../backend/clock.js';
-import type { NativeAddon } from '../tap/native.js';
+import type { NativeAddon } from '../native/addon.js';
 
 /** Milliseconds at tick resolution; performance.now() with an addon that predates the call. */
 export function coarseMilliseconds(native: NativeAddon): () => number {

@@ -7,7 +7,7 @@
 //                     {"ok":false,"error":{"code":"NETBACK_CONTROL_*","message":...}}, then close
 
 import type { HostSnapshot } from '../viz/snapshot.js';
-import { NetbackError } from '../wasm/errors.js';
+import { NetbackError } from '../errors.js';
 
 export const CONTROL_PROTOCOL_VERSION = 1;
 export const DEFAULT_CONTROL_SOCKET = '/run/wasm-netback/control.sock';

@@ -15,7 +15,7 @@
 import { chmodSync, lstatSync, mkdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname, resolve } from 'node:path';
-import { silentLogger, type Logger } from '../backend/clock.js';
+import { silentLogger, type Logger } from '../log.js';
 import type { HostSnapshot } from '../viz/snapshot.js';
 import {
   answer, CONTROL_ERROR, ControlRequestError, errorAnswer, MAX_REQUEST_BYTES, MAX_SOCKET_PATH_BYTES, parseRequest,

@@ -15,15 +15,15 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
-import type { Logger, LogLevel } from '../backend/clock.js';
+import type { Logger, LogLevel } from '../log.js';
 import { EngineDataPath } from '../backend/datapath.js';
 import { defaultMaxQueues, type FeatureOptions } from '../backend/features.js';
 import type { VifIdentity } from '../backend/vif.js';
 import { BackendWatcher } from '../backend/watcher.js';
-import { loadNative } from '../tap/native.js';
+import { loadNative } from '../native/addon.js';
 import { tapInterfaces } from '../tap/port.js';
 import { ownedTaps, removeLeftoverTap } from '../tap/tap.js';
-import { NetbackError } from '../wasm/errors.js';
+import { NetbackError } from '../errors.js';
 import { compileKernels } from '../wasm/module.js';
 import { readKernels } from '../wasm/node-source.js';
 import { RealEventChannels } from '../xen/real/event-channels.js';

@@ -1,7 +1,7 @@
 // Exit statuses, sysexits-style, and the typed error a command throws to end with one.
 // see: sysexits.h
 
-import { NetbackError } from '../wasm/errors.js';
+import { NetbackError } from '../errors.js';
 
 export const EX_OK = 0;
 export const EX_USAGE = 64;

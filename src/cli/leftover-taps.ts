@@ -4,7 +4,7 @@
 // teardown would have; once the first scan has settled, the sweep runs again for directories that
 // went away in between (a TAP a live vif holds is never touched).
 
-import type { Logger } from '../backend/clock.js';
+import type { Logger } from '../log.js';
 import type { XenStore } from '../xen/types.js';
 
 export interface LeftoverTapOptions {

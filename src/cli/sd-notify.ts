@@ -4,8 +4,8 @@
 // NotifyAccess=main; a spawned systemd-notify may have exited before systemd reads its
 // credentials, and then the message is dropped. see: sd_notify(3)
 
-import { loadNative } from '../tap/native.js';
-import { NetbackError } from '../wasm/errors.js';
+import { loadNative } from '../native/addon.js';
+import { NetbackError } from '../errors.js';
 
 export type NotifySend = (socketPath: string, message: string) => number;
 

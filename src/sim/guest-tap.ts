@@ -12,12 +12,12 @@
 // see: xen-netfront.c xennet_fix_features, xennet_set_features; drivers/net/tun.c set_offload
 
 import { flowQueue } from '../backend/datapath.js';
-import { SyscallError } from '../tap/native.js';
+import { SyscallError } from '../native/addon.js';
 import { TapDevice, type TapOffloads } from '../tap/tap.js';
 import {
   readVnetHeader, VIRTIO_NET_HDR_F_DATA_VALID, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_ECN,
   VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6, VNET_HDR_SIZE, writeVnetHeader,
-} from '../tap/vnet-header.js';
+} from '../backend/vnet-header.js';
 import type { NetfrontChecksum, NetfrontFeatures, NetfrontGso, NetfrontPacket, SimNetfront } from '../xen/sim/netfront.js';
 
 /** netif.h XEN_NETIF_MAX_TX_SIZE: the largest frame a netfront can put on its TX ring. */

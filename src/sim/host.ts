@@ -3,7 +3,8 @@
 // netfronts are joined by the in-process bridge (or by TAPs, with an interface factory passed
 // in). Tests, benchmarks, the `sim` command and the browser page all build on it. No Node module.
 
-import { silentLogger, systemClock, type Clock, type Logger } from '../backend/clock.js';
+import { systemClock, type Clock } from '../backend/clock.js';
+import { silentLogger, type Logger } from '../log.js';
 import { EngineDataPath } from '../backend/datapath.js';
 import type { FeatureOptions } from '../backend/features.js';
 import type { NetworkInterfaceFactory, VifIdentity } from '../backend/vif.js';

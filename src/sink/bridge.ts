@@ -6,9 +6,9 @@
 
 import type { PacketPort, PacketReceiver } from '../backend/datapath.js';
 import type { SinkOffloads } from '../backend/sink.js';
-import { VNET_HDR_LEN } from '../backend/sink.js';
+import { VNET_HDR_SIZE } from '../backend/vnet-header.js';
 import type { NetworkInterfaceFactory } from '../backend/vif.js';
-import { NetbackError } from '../wasm/errors.js';
+import { NetbackError } from '../errors.js';
 
 export interface BridgeStats {
   forwarded: number;
@@ -61,15 +61,15 @@ export class SoftwareBridge {
   /** @internal */
   forward(from: BridgePort, bytes: Uint8Array, offset: number, length: number): boolean {
     // a port without carrier is disabled: it neither sends nor receives (br_port_carrier_check)
-    if (length < VNET_HDR_LEN + 14 || !from.carrier) {
+    if (length < VNET_HDR_SIZE + 14 || !from.carrier) {
       this.stats.dropped++;
       return false;
     }
     const frame = bytes.subarray(offset, offset + length);
-    const destination = macKey(frame, VNET_HDR_LEN);
-    const source = macKey(frame, VNET_HDR_LEN + 6);
-    if ((frame[VNET_HDR_LEN + 6]! & 1) === 0) this.learn(source, from);
-    const target = (frame[VNET_HDR_LEN]! & 1) === 0 ? this.learned.get(destination) : undefined;
+    const destination = macKey(frame, VNET_HDR_SIZE);
+    const source = macKey(frame, VNET_HDR_SIZE + 6);
+    if ((frame[VNET_HDR_SIZE + 6]! & 1) === 0) this.learn(source, from);
+    const target = (frame[VNET_HDR_SIZE]! & 1) === 0 ? this.learned.get(destination) : undefined;
     if (target !== undefined) {
       if (target === from) return true; // a frame for its own segment goes nowhere
       if (!target.carrier) {

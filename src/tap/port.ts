@@ -7,7 +7,7 @@
 import type { PacketPort, PacketReceiver } from '../backend/datapath.js';
 import type { SinkOffloads } from '../backend/sink.js';
 import type { NetworkInterfaceFactory } from '../backend/vif.js';
-import { SyscallError } from './native.js';
+import { SyscallError } from '../native/addon.js';
 import { TapDevice, type TapOffloads } from './tap.js';
 
 const MAX_FRAME = 10 + 65535 + 18; // virtio_net_hdr + a maximal GSO frame with a VLAN tag

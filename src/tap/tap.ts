@@ -12,9 +12,9 @@
 // is gone). All I/O is nonblocking; readiness comes from libuv (uv_poll), no thread per device.
 
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { NetbackError } from '../wasm/errors.js';
-import { loadNative, nativeAvailable, SyscallError, type NativeAddon, type NativeBuffer, type PollHandle } from './native.js';
-import { VNET_HDR_SIZE } from './vnet-header.js';
+import { NetbackError } from '../errors.js';
+import { loadNative, nativeAvailable, SyscallError, type NativeAddon, type NativeBuffer, type PollHandle } from '../native/addon.js';
+import { VNET_HDR_SIZE } from '../backend/vnet-header.js';
 
 export interface TapOffloads {
   /** TUN_F_CSUM: the stack may hand us, and accept from us, frames with a partial checksum. */

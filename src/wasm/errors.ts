@@ -2,14 +2,7 @@
 // export name in assembly/status.ts (STATUS_DROP_IP_FRAGMENT → NETBACK_DROP_IP_FRAGMENT), so the
 // codes are stable as long as the names are, and the numbers are never repeated here.
 
-export class NetbackError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-  }
-}
+import { NetbackError } from '../errors.js';
 
 /** A packet or request was dropped; the queue goes on (netif-protocol.md §6.2 "drop"). */
 export class PacketDropError extends NetbackError {

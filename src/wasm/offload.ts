@@ -6,7 +6,7 @@
 
 import { PacketDropError } from './errors.js';
 import type { KernelInstance } from './module.js';
-import type { VnetHeader } from '../tap/vnet-header.js';
+import type { VnetHeader } from '../backend/vnet-header.js';
 
 /** What the frontend negotiated that matters for RX offloads (netif-protocol.md §4.4). */
 export interface FrontendOffloads {
@@ -23,7 +23,7 @@ export interface FrontendOffloads {
 }
 
 /** The 10-byte virtio_net_hdr, decoded (one declaration, with the TAP's view of it). */
-export type { VnetHeader } from '../tap/vnet-header.js';
+export type { VnetHeader } from '../backend/vnet-header.js';
 
 /** What to tell the frontend about one frame from the TAP. */
 export interface RxOffload {

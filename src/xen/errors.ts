@@ -1,4 +1,4 @@
-import { NetbackError } from '../wasm/errors.js';
+import { NetbackError } from '../errors.js';
 import type { XenStoreErrno } from './types.js';
 
 /** A xenstore operation failed; `errno` is the name xenstored answered with. */

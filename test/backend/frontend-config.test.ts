@@ -3,7 +3,7 @@ import {
   BackendConfigError, FrontendConfigError, VifConfigError, XEN_NETIF_MAX_XDP_HEADROOM, parseMac, parseMtu, parseRate, parseU32,
   parseXdpHeadroom, readFrontendConfig, type FrontendConfig,
 } from '../../src/backend/frontend-config.js';
-import { NetbackError } from '../../src/wasm/errors.js';
+import { NetbackError } from '../../src/errors.js';
 import { SimXenStore } from '../../src/xen/sim/xenstore.js';
 
 const BE = '/local/domain/0/backend/vif/7/0';

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { coarseClock, coarseMilliseconds } from '../../src/cli/coarse-clock.js';
-import { loadNative, nativeAvailable, type NativeAddon } from '../../src/tap/native.js';
+import { loadNative, nativeAvailable, type NativeAddon } from '../../src/native/addon.js';
 
 const TICK_SLACK_MS = 25; // a tick is 1-10 ms (HZ 1000-100); the rest is scheduling noise
 

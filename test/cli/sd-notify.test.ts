@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sdNotify } from '../../src/cli/sd-notify.js';
-import { loadNative, nativeAvailable, NativeUsageError, SyscallError } from '../../src/tap/native.js';
+import { loadNative, nativeAvailable, NativeUsageError, SyscallError } from '../../src/native/addon.js';
 
 const bin = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
 const receiverScript = new URL('../support/notify-receiver.py', import.meta.url).pathname;

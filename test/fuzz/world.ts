@@ -9,12 +9,12 @@
 import { expect } from 'vitest';
 import type { EngineDataPath, PacketPort, PacketReceiver } from '../../src/backend/datapath.js';
 import type { NetbackQueue } from '../../src/backend/queue.js';
-import type { Logger } from '../../src/backend/clock.js';
+import type { Logger } from '../../src/log.js';
 import { SimHost, type SimGuest, type SimGuestOptions } from '../../src/sim/host.js';
 import { SoftwareBridge, type BridgePort } from '../../src/sink/bridge.js';
 import { ManualClock } from '../../src/xen/sim/clock.js';
 import type { NetfrontHostileQueue, NetfrontPacket } from '../../src/xen/sim/netfront.js';
-import { NetbackError } from '../../src/wasm/errors.js';
+import { NetbackError } from '../../src/errors.js';
 import type { KernelInstance } from '../../src/wasm/module.js';
 import type { EventChannels } from '../../src/xen/types.js';
 import { kernels, MAC1, MAC2, udpFrame } from '../engine/helpers.js';

@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, test } from 'vitest';
-import { loadNative, NativeUsageError, SyscallError } from '../../src/tap/native.js';
+import { loadNative, NativeUsageError, SyscallError } from '../../src/native/addon.js';
 import { TapClosedError, TapConfigError, TapDevice } from '../../src/tap/tap.js';
 import { announceSkip, linkJson, uniqueName, withTimeout } from './env.js';
 import { fileURLToPath } from 'node:url';

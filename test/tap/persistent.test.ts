@@ -3,7 +3,7 @@
 // to a dead process's fd), adopted by the next open for the same owner, and swept when orphaned.
 import { afterAll, describe, expect, test } from 'vitest';
 import { TapPort, tapInterfaces } from '../../src/tap/port.js';
-import { SyscallError } from '../../src/tap/native.js';
+import { SyscallError } from '../../src/native/addon.js';
 import { ownedTaps, removeLeftoverTap, TAP_OWNER_PREFIX, tapOwner, TapConfigError } from '../../src/tap/tap.js';
 import { announceSkip, ip, linkJson, uniqueName } from './env.js';
 

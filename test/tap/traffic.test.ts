@@ -5,12 +5,12 @@
 
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { NativeUsageError } from '../../src/tap/native.js';
+import { NativeUsageError } from '../../src/native/addon.js';
 import { TapDevice } from '../../src/tap/tap.js';
 import {
   readVnetHeader, VNET_HDR_SIZE, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_HDR_GSO_TCPV4,
   writeVnetHeader,
-} from '../../src/tap/vnet-header.js';
+} from '../../src/backend/vnet-header.js';
 import { pseudoRandomBytes } from '../reference/frames.js';
 import {
   announceSkip, arp, ETH_ARP, ETH_IPV4, ethernet, icmpEcho, ip, ipv4, ipv4Packet, linkJson, nextFrame, parseMac,

@@ -5,7 +5,7 @@
 
 import { closeSync, openSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { loadNative, nativeAvailable, NativeUsageError, SyscallError, type NativeAddon } from '../../src/tap/native.js';
+import { loadNative, nativeAvailable, NativeUsageError, SyscallError, type NativeAddon } from '../../src/native/addon.js';
 import { GrantTableError, EventChannelDeviceError } from '../../src/xen/errors.js';
 import { RealEventChannels } from '../../src/xen/real/event-channels.js';
 import { RealGrantTable } from '../../src/xen/real/grant-table.js';

@@ -5,9 +5,9 @@
 // (the xenbus side tears the vif down when the frontend goes away). Node only.
 // see: netif-protocol.md §3.3; linux drivers/xen/evtchn.c
 
-import { silentLogger, type Logger } from '../../backend/clock.js';
-import { loadNative, SyscallError, type NativeAddon, type PollHandle } from '../../tap/native.js';
-import { NetbackError } from '../../wasm/errors.js';
+import { silentLogger, type Logger } from '../../log.js';
+import { loadNative, SyscallError, type NativeAddon, type PollHandle } from '../../native/addon.js';
+import { NetbackError } from '../../errors.js';
 import { EventChannelDeviceError } from '../errors.js';
 import type { EventChannelPort, EventChannels } from '../types.js';
 

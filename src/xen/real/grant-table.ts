@@ -4,8 +4,8 @@
 // memory (see native/netback.c for why mapping, not copying). Node only.
 // see: netif-protocol.md §3.1-3.2; linux drivers/xen/gntdev.c
 
-import { silentLogger, type Logger } from '../../backend/clock.js';
-import { loadNative, SyscallError, type NativeAddon } from '../../tap/native.js';
+import { silentLogger, type Logger } from '../../log.js';
+import { loadNative, SyscallError, type NativeAddon } from '../../native/addon.js';
 import type { KernelInstance } from '../../wasm/module.js';
 import { GrantTableError } from '../errors.js';
 import type { GrantCopyPlan, GrantMapping, GrantTable } from '../types.js';

@@ -4,7 +4,7 @@
 // go in pages granted read-only for the one request and revoked after its response.
 // see: netif.h "Control ring"; netif-protocol.md §7
 
-import { NetbackError } from '../../wasm/errors.js';
+import { NetbackError } from '../../errors.js';
 import type { SimEventChannels, SimPort } from './event-channel.js';
 import type { SimGrantTable } from './grant-table.js';
 import { SharedRing } from './netfront-ring.js';

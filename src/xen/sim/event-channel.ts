@@ -5,7 +5,7 @@
 // burst of notifies while masked is one event, as on real Xen.
 // see: netif-protocol.md §3.3; linux drivers/xen/evtchn.c
 
-import { NetbackError } from '../../wasm/errors.js';
+import { NetbackError } from '../../errors.js';
 import type { EventChannelPort, EventChannels } from '../types.js';
 
 /** Binding or using a port failed (EINVAL/ENOTCONN from /dev/xen/evtchn on real Xen). */

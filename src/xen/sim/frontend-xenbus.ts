@@ -5,10 +5,11 @@
 // through Initialised; `jump-closed` closes by writing Closed without Closing.
 // see: xen-netfront.c netback_changed, talk_to_netback, xennet_bus_close; win-xenvif PR #36
 
-import { systemClock, silentLogger, type Clock, type Logger } from '../../backend/clock.js';
+import { systemClock, type Clock } from '../../backend/clock.js';
+import { silentLogger, type Logger } from '../../log.js';
 import { SerialChain } from '../../backend/serial-chain.js';
 import { XenbusState } from '../../backend/xenbus-state.js';
-import { NetbackError } from '../../wasm/errors.js';
+import { NetbackError } from '../../errors.js';
 import type { XenStore, XenStoreWatch } from '../types.js';
 
 /** see: xen-netfront.c XENNET_TIMEOUT (5 * HZ) */

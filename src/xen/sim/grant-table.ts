@@ -6,7 +6,7 @@
 // page is a frame of the granting domain's GuestMemory, reused for a later grant once this one ends.
 // see: xen/include/public/grant_table.h; netif-protocol.md §3
 
-import { NetbackError } from '../../wasm/errors.js';
+import { NetbackError } from '../../errors.js';
 import type { KernelInstance } from '../../wasm/module.js';
 import { GNTST, type GrantCopyPlan, type GrantMapping, type GrantTable } from '../types.js';
 import { GuestMemory, XEN_PAGE_SIZE, type PageFrame } from './guest-memory.js';

@@ -5,7 +5,7 @@
 
 import { NET_RING_SIZE, responseProdOverflow, SharedRing, XEN_PAGE_SIZE } from './netfront-ring.js';
 import type { NetfrontChecksum, NetfrontContext, NetfrontGso } from './netfront-stats.js';
-import { NetbackError } from '../../wasm/errors.js';
+import { NetbackError } from '../../errors.js';
 
 // netif.h TX flags and constants.
 export const NETTXF_CSUM_BLANK = 0x1;

@@ -6,9 +6,10 @@
 // libxl__device_generic_add, libxl__wait_device_connection, libxl__initiate_device_generic_remove,
 // libxl__device_destroy, libxl__xs_path_cleanup; tools/hotplug/Linux/xen-hotplug-common.sh success/fatal
 
-import { systemClock, silentLogger, type Clock, type Logger } from '../../backend/clock.js';
+import { systemClock, type Clock } from '../../backend/clock.js';
+import { silentLogger, type Logger } from '../../log.js';
 import { XenbusState, xenbusErrorPath, xenbusStateName } from '../../backend/xenbus-state.js';
-import { NetbackError } from '../../wasm/errors.js';
+import { NetbackError } from '../../errors.js';
 import type { XenStore } from '../types.js';
 
 /** see: libxl_internal.h */

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { NetbackError } from '../wasm/errors.js';
+import { NetbackError } from '../errors.js';
 
 /** Anything the addon reads or writes bytes in: offsets are byte offsets into this view. */
 export type NativeBuffer = ArrayBuffer | SharedArrayBuffer | ArrayBufferView;

@@ -1,6 +1,8 @@
-// A TypeScript view of the 10-byte virtio_net_hdr that precedes every frame on a TAP opened with
-// IFF_VNET_HDR (and TUNSETVNETHDRSZ 10), in both directions. The data path builds and parses it in
-// Wasm (assembly/vnet.ts); this view is for the host's tests, logs and tools.
+// The 10-byte virtio_net_hdr that precedes every frame the engine hands to a sink or takes from
+// one, in both directions: the wire format of a TAP opened with IFF_VNET_HDR (and TUNSETVNETHDRSZ
+// 10), which the in-process peers speak too, so it belongs to the engine, not to the TAP. The data
+// path builds and parses it in Wasm (assembly/vnet.ts); this view is for the host's tests, logs
+// and tools.
 // see: include/uapi/linux/virtio_net.h struct virtio_net_hdr (little-endian on a little-endian
 // host: tun uses the host's byte order unless TUNSETVNETLE/BE says otherwise)
 
