@@ -24,7 +24,7 @@ export interface CheckItem {
   readonly name: string;
   readonly verdict: CheckVerdict;
   readonly detail: string;
-  /** The exit code this item forces when it is not ok. */
+  /** The exit status this item forces: 0 when it is ok (or only a warning). */
   readonly exit: number;
 }
 
@@ -53,7 +53,9 @@ function readText(path: string): string | undefined {
 export function runChecks(env: CheckEnvironment): CheckReport {
   const at = (path: string) => join(env.root, path);
   const items: CheckItem[] = [];
-  const add = (name: string, verdict: CheckVerdict, detail: string, exit: number = EXIT.unavailable) => items.push({ name, verdict, detail, exit });
+  // `exit` is what the item forces when it fails; an item that passes forces nothing
+  const add = (name: string, verdict: CheckVerdict, detail: string, exit: number = EXIT.unavailable) =>
+    items.push({ name, verdict, detail, exit: verdict === 'missing' || verdict === 'refuse' ? exit : EXIT.ok });
 
   // dom0 or driver domain: /proc/xen/capabilities says control_d in dom0 (xenfs mounted)
   const caps = readText(at('/proc/xen/capabilities'));

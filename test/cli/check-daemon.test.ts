@@ -87,6 +87,25 @@ describe('wasm-netback check', () => {
     const report = JSON.parse((error as { stdout: string }).stdout) as { exitCode: number };
     expect(report.exitCode).toBe(78);
   });
+
+  it('check_cli_json_item_exit_is_0_when_ok', async () => {
+    // the kernel netback loaded, the rest of a dom0 present: the items that pass say exit 0
+    const root = fakeRoot({ ...DOM0, '/sys/module/xen_netback/': '' });
+    const error = await run(process.execPath, [bin, 'check', '--root', root, '--json']).catch((e: { stdout: string }) => e);
+    const report = JSON.parse((error as { stdout: string }).stdout) as { items: { name: string; verdict: string; exit: number }[] };
+    const byName = Object.fromEntries(report.items.map((i) => [i.name, i]));
+    expect(byName['xen']).toMatchObject({ verdict: 'ok', exit: 0 });
+    expect(byName['/dev/xen/gntdev']).toMatchObject({ verdict: 'ok', exit: 0 });
+    expect(byName['xen-netback']).toMatchObject({ verdict: 'refuse', exit: 78 });
+    for (const item of report.items) expect(item.exit === 0).toBe(item.verdict === 'ok');
+  });
+
+  it('check_json_missing_item_exit_is_its_status', () => {
+    const report = runChecks({ root: fakeRoot(DOM0), uid: 1000, nativeAvailable: false });
+    expect(report.items.find((i) => i.name === 'root')).toMatchObject({ verdict: 'missing', exit: 77 });
+    expect(report.items.find((i) => i.name === 'native addon')).toMatchObject({ verdict: 'missing', exit: 69 });
+    expect(report.items.find((i) => i.name === '/dev/net/tun')).toMatchObject({ verdict: 'ok', exit: 0 });
+  });
 });
 
 describe('wasm-netback daemon options', () => {
