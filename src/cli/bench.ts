@@ -22,10 +22,10 @@ export function registerBench(program: Command): void {
     .description('benchmarks of the kernels (Wasm and pure TypeScript), of the engine over the simulated host and, as root, of the engine between real TAPs and Linux stacks in namespaces of its own; no Xen needed')
     .option('--quick', 'short batches (about 10x faster, noisier)', false)
     .option('--json', 'JSON lines in the peer-bench schema (group kernel impl size GBps Gbitps Mops ns_per_op note) instead of a table', false)
-    .option('--group <name...>', `only these groups (${BENCH_GROUPS.join(', ')})`)
+    .option('--group <name...>', `only these groups (${BENCH_GROUPS.join(', ')}) (default: every group)`)
     .option('--baseline <wasm>', 'also run an earlier build of the kernels, for a before/after in one run')
     .option('--baseline-dist <dir>', 'also run the engine benchmark of another built checkout (its root or dist/), alternating with this one, for a before/after of TypeScript changes in one run')
-    .option('--rounds <n>', 'with --baseline-dist: alternating rounds of 0.25 s per case, each row its best (default 10)', integerOption('--rounds', 1, 1000))
+    .option('--rounds <n>', 'with --baseline-dist: alternating rounds of 0.25 s per case, each row its best', integerOption('--rounds', 1, 1000), 10)
     .addOption(new Option('--smoke', 'tiny batches: checks the rows, not the speed (tests)').default(false).hideHelp())
     .action(async (options: BenchCliOptions) => {
       for (const group of options.group ?? []) {

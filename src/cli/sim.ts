@@ -75,14 +75,14 @@ export function registerSim(program: Command): void {
     .description('run a simulated Xen host: guests whose vifs the real engine serves, with traffic, live counters and the visualizer data')
     .option('--guests <n>', 'guests (2-64), joined by the in-process bridge', integerOption('--guests', 2, 64), 2)
     .option('--queues <n>', 'queues per vif (1-8)', integerOption('--queues', 1, 8), 1)
-    .option('--seconds <s>', 'run this long, then print a summary and exit', secondsOption('--seconds'))
+    .option('--seconds <s>', 'run this long, then print a summary and exit (default: until Ctrl-C)', secondsOption('--seconds'))
     .option('--tap', 'real TAP devices vif<D>.0 instead of the in-process bridge (root)', false)
     .option('--hostile', 'one more guest that sends malformed rings (its vif is disabled; the others are unaffected)', false)
     .option('--json', 'print the summary as JSON (no live display)', false)
-    .option('--viz <port>', 'serve the read-only snapshot (/snapshot, /events) and the page on this port', integerOption('--viz', 0, 65535))
+    .option('--viz <port>', `serve the read-only snapshot (/snapshot, /events) and the page on this port (default: ${DEFAULT_VIZ_PORT}, or a free port when it is taken; off with --seconds or --json)`, integerOption('--viz', 0, 65535))
     .option('--no-viz', 'do not serve the visualizer data')
     .option('--viz-host <address>', 'address to bind the visualizer server to', '127.0.0.1')
-    .option('--control-socket <path>', 'answer `wasm-netback list|stats` on this Unix socket, as the daemon does (off by default)')
+    .option('--control-socket <path>', 'answer `wasm-netback list|stats` on this Unix socket, as the daemon does (default: off)')
     .action(async (options: SimOptions) => {
       process.exitCode = await runSim(options);
     });
