@@ -31,7 +31,9 @@ export function registerBench(program: Command): void {
       for (const group of options.group ?? []) {
         if (!(BENCH_GROUPS as readonly string[]).includes(group)) throw usageError(`--group: no group ${JSON.stringify(group)} (${BENCH_GROUPS.join(', ')})`);
       }
-      // TurboFan from the start, as `node --no-liftoff` would: the module is compiled after this.
+      // TurboFan from the first call, as `node --no-liftoff` would: every Wasm module is compiled
+      // after this, so `npx wasm-netback bench` and `npm run bench` measure the same code
+      // (test bench_kernels_compile_for_turbofan_from_npm_run_and_the_bin asks V8 which tier ran).
       setFlagsFromString('--no-liftoff');
       try {
         await runBenchmarks({ quick: options.quick, smoke: options.smoke, json: options.json, groups: options.group, baseline: options.baseline, baselineDist: options.baselineDist, rounds: options.rounds });

@@ -44,6 +44,25 @@ describe('wasm-netback bench', () => {
     for (const r of rows) expect(r.Mops).toBeGreaterThan(0);
   });
 
+  it('bench_kernels_compile_for_turbofan_from_npm_run_and_the_bin', async () => {
+    // the same V8 flags either way, and Liftoff off when the kernels are instantiated
+    const root = new URL('../..', import.meta.url).pathname;
+    const probe = new URL('../support/wasm-tier-probe.mjs', import.meta.url).pathname;
+    const args = ['--smoke', '--json', '--group', 'csum_raw'];
+    const reports = async (file: string, argv: string[], env: NodeJS.ProcessEnv = process.env) => {
+      const { stderr } = await run(file, argv, { cwd: root, env, timeout: 100_000 });
+      // npm is a node process too: keep the report of the one that made Wasm instances
+      return stderr.split('\n').filter((l) => l.startsWith('wasm-tier-probe ')).map((l) => JSON.parse(l.slice(16)) as { execArgv: string[]; tiers: string[] })
+        .filter((r) => r.tiers.length > 0);
+    };
+    const viaNpm = await reports('npm', ['run', '--silent', 'bench', '--', ...args], { ...process.env, NODE_OPTIONS: `--import=${probe}` });
+    const viaBin = await reports(process.execPath, [`--import=${probe}`, bin, 'bench', ...args]);
+    expect(viaNpm).toHaveLength(1);
+    expect(viaBin).toHaveLength(1);
+    expect(viaNpm[0]!.execArgv).toEqual(viaBin[0]!.execArgv);
+    expect(new Set([...viaNpm[0]!.tiers, ...viaBin[0]!.tiers])).toEqual(new Set(['turbofan']));
+  }, 120_000);
+
   it('bench_baseline_dist_unbuilt_exits_64', async () => {
     await expect(run(process.execPath, [bin, 'bench', '--group', 'engine', '--baseline-dist', '/nonexistent'])).rejects.toMatchObject({ code: 64, stderr: expect.stringContaining('--baseline-dist') });
   });
