@@ -285,6 +285,22 @@ static napi_value tap_set_carrier(napi_env env, napi_callback_info info) {
   return tap_ioctl_int(env, info, TUNSETCARRIER, "ioctl TUNSETCARRIER", true, 1.0);
 }
 
+// tapSetQueue(fd, IFF_ATTACH_QUEUE | IFF_DETACH_QUEUE): TUNSETQUEUE takes a struct ifreq. A
+// detached queue of an IFF_MULTI_QUEUE TAP gets no frames but still holds the device (and its
+// device ioctls: persist, carrier), so one thread can own the device while others own its queues.
+static napi_value tap_set_queue(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  int fd;
+  size_t flags;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
+  if (!get_index(env, argv[1], 65535.0, &flags, "flags")) return NULL;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = (short)flags;
+  if (ioctl(fd, TUNSETQUEUE, &ifr) < 0) return throw_errno(env, errno, "ioctl TUNSETQUEUE");
+  return make_undefined(env);
+}
+
 // SIOC* interface ioctls need some socket of the current network namespace.
 static int control_socket(void) {
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -1069,7 +1085,8 @@ static napi_value sd_notify(napi_env env, napi_callback_info info) {
 static napi_value define_constants(napi_env env, napi_value exports) {
   static const struct { const char *name; int64_t value; } constants[] = {
     { "IFF_TAP", IFF_TAP }, { "IFF_NO_PI", IFF_NO_PI }, { "IFF_VNET_HDR", IFF_VNET_HDR },
-    { "IFF_TUN_EXCL", IFF_TUN_EXCL },
+    { "IFF_TUN_EXCL", IFF_TUN_EXCL }, { "IFF_MULTI_QUEUE", IFF_MULTI_QUEUE },
+    { "IFF_ATTACH_QUEUE", IFF_ATTACH_QUEUE }, { "IFF_DETACH_QUEUE", IFF_DETACH_QUEUE },
     { "TUN_F_CSUM", TUN_F_CSUM }, { "TUN_F_TSO4", TUN_F_TSO4 }, { "TUN_F_TSO6", TUN_F_TSO6 },
     { "TUN_F_TSO_ECN", TUN_F_TSO_ECN }, { "IFF_UP", IFF_UP }, { "IFF_RUNNING", IFF_RUNNING },
     { "UV_READABLE", UV_READABLE }, { "UV_WRITABLE", UV_WRITABLE }, { "IFNAMSIZ", IFNAMSIZ },
@@ -1091,6 +1108,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     { "tapSetOffload", NULL, tap_set_offload, NULL, NULL, NULL, napi_enumerable, NULL },
     { "tapSetPersist", NULL, tap_set_persist, NULL, NULL, NULL, napi_enumerable, NULL },
     { "tapSetCarrier", NULL, tap_set_carrier, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "tapSetQueue", NULL, tap_set_queue, NULL, NULL, NULL, napi_enumerable, NULL },
     { "ifSetMtu", NULL, if_set_mtu, NULL, NULL, NULL, napi_enumerable, NULL },
     { "ifGetMtu", NULL, if_get_mtu, NULL, NULL, NULL, napi_enumerable, NULL },
     { "ifGetFlags", NULL, if_get_flags, NULL, NULL, NULL, napi_enumerable, NULL },

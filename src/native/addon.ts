@@ -13,7 +13,7 @@ export type NativeBuffer = ArrayBuffer | SharedArrayBuffer | ArrayBufferView;
 /** The raw exports of build/Release/netback.node (see native/netback.c for each call's contract). */
 export interface NativeAddon {
   readonly constants: Readonly<Record<
-    | 'IFF_TAP' | 'IFF_NO_PI' | 'IFF_VNET_HDR' | 'IFF_TUN_EXCL' | 'TUN_F_CSUM' | 'TUN_F_TSO4' | 'TUN_F_TSO6' | 'TUN_F_TSO_ECN'
+    | 'IFF_TAP' | 'IFF_NO_PI' | 'IFF_VNET_HDR' | 'IFF_TUN_EXCL' | 'IFF_MULTI_QUEUE' | 'IFF_ATTACH_QUEUE' | 'IFF_DETACH_QUEUE' | 'TUN_F_CSUM' | 'TUN_F_TSO4' | 'TUN_F_TSO6' | 'TUN_F_TSO_ECN'
     | 'IFF_UP' | 'IFF_RUNNING' | 'UV_READABLE' | 'UV_WRITABLE' | 'IFNAMSIZ', number>>;
   /** open(/dev/net/tun, O_RDWR|O_CLOEXEC) + TUNSETIFF; name is the one the kernel settled on. */
   tapOpen(name: string, flags: number): { fd: number; name: string };
@@ -22,6 +22,8 @@ export interface NativeAddon {
   tapSetPersist(fd: number, persist: 0 | 1): void;
   /** TUNSETCARRIER; absent from an addon built before it was added. */
   tapSetCarrier?(fd: number, on: 0 | 1): void;
+  /** TUNSETQUEUE with IFF_ATTACH_QUEUE or IFF_DETACH_QUEUE (a multi-queue TAP's fd). */
+  tapSetQueue(fd: number, flags: number): void;
   ifSetMtu(name: string, mtu: number): void;
   ifGetMtu(name: string): number;
   ifGetFlags(name: string): number;

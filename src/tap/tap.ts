@@ -53,6 +53,18 @@ export function tapOwner(name: string, sysClassNet = '/sys/class/net'): string |
   return alias.startsWith(TAP_OWNER_PREFIX) ? alias.slice(TAP_OWNER_PREFIX.length) : undefined;
 }
 
+/**
+ * Queues attached to a TAP right now, as the kernel's real_num_rx_queues shows them (it reads 1
+ * with none attached). A holder that detached its queue (setQueueAttached(false)) is not counted.
+ */
+export function attachedQueues(name: string, sysClassNet = '/sys/class/net'): number {
+  try {
+    return readdirSync(`${sysClassNet}/${name}/queues`).filter((entry) => entry.startsWith('rx-')).length;
+  } catch {
+    return 0;
+  }
+}
+
 /** Why TAP devices (and the network namespaces they are tested in) cannot be used here, or undefined. */
 export function tapUnavailableReason(): string | undefined {
   if (process.platform !== 'linux') return 'not Linux';
@@ -112,6 +124,8 @@ export class TapDevice {
     readonly persistent: boolean,
     /** The device already existed with the same owner: left behind by an earlier process. */
     readonly adopted: boolean,
+    /** IFF_MULTI_QUEUE: further queues can be attached (attachQueue), this one detached. */
+    readonly multiQueue: boolean,
   ) {
     this.fdOrClosed = fd;
   }
@@ -133,8 +147,25 @@ export class TapDevice {
     // An owned device is ours alone: unless we adopt our own leftover, a device of that name
     // (another vif's, an operator's) is refused (EBUSY) rather than taken over and re-marked.
     const exclusive = owner !== undefined && !adopted ? c.IFF_TUN_EXCL : 0;
-    const { fd, name } = addon.tapOpen(options.name, c.IFF_TAP | c.IFF_NO_PI | c.IFF_VNET_HDR | exclusive);
-    const tap = new TapDevice(addon, fd, name, owner !== undefined, adopted);
+    // Multi-queue, so that worker threads can attach queues of their own (attachQueue) while
+    // this fd keeps the device. A single-queue device an older process left is adopted as it is.
+    const base = c.IFF_TAP | c.IFF_NO_PI | c.IFF_VNET_HDR | exclusive;
+    let opened: { fd: number; name: string };
+    let multiQueue = true;
+    try {
+      opened = addon.tapOpen(options.name, base | c.IFF_MULTI_QUEUE);
+    } catch (error) {
+      if (!(adopted && error instanceof SyscallError && error.code === 'EINVAL')) throw error;
+      opened = addon.tapOpen(options.name, base);
+      multiQueue = false;
+    }
+    const { fd, name } = opened;
+    if (multiQueue && attachedQueues(name) > 1) {
+      // a multi-queue TUNSETIFF attaches where a single-queue one said EBUSY: someone holds it
+      addon.closeFd(fd);
+      throw new SyscallError('EBUSY', 16, 'ioctl TUNSETIFF', `TAP ${name} is held by another process (queues attached)`, undefined);
+    }
+    const tap = new TapDevice(addon, fd, name, owner !== undefined, adopted, multiQueue);
     try {
       addon.tapSetVnetHdrSize(fd, VNET_HDR_SIZE);
       addon.tapSetOffload(fd, bits);
@@ -151,6 +182,37 @@ export class TapDevice {
       throw error;
     }
     return tap;
+  }
+
+  /**
+   * Opens one more queue of the multi-queue TAP `name` that another TapDevice of this process
+   * holds (a worker thread's queue: the kernel spreads the host's frames over attached queues by
+   * flow). The queue is nonblocking; closing it leaves the device to its holder. The device must
+   * exist: TUNSETIFF on an unknown name would create a new one.
+   */
+  static attachQueue(name: string): TapDevice {
+    validateInterfaceName(name);
+    if (!existsSync(`/sys/class/net/${name}`)) throw new TapConfigError('NETBACK_TAP_NO_DEVICE', `no TAP ${name} to attach a queue to`);
+    const addon = loadNative();
+    const c = addon.constants;
+    const { fd } = addon.tapOpen(name, c.IFF_TAP | c.IFF_NO_PI | c.IFF_VNET_HDR | c.IFF_MULTI_QUEUE);
+    const tap = new TapDevice(addon, fd, name, false, false, true);
+    try {
+      addon.setNonblock(fd, true);
+    } catch (error) {
+      tap.close();
+      throw error;
+    }
+    return tap;
+  }
+
+  /**
+   * Takes this queue out of (false) or back into (true) the kernel's spread of frames; a
+   * detached queue still holds the device and answers its ioctls (persist, carrier).
+   */
+  setQueueAttached(attached: boolean): void {
+    const c = this.addon.constants;
+    this.addon.tapSetQueue(this.fd, attached ? c.IFF_ATTACH_QUEUE : c.IFF_DETACH_QUEUE);
   }
 
   get fd(): number {
@@ -302,7 +364,15 @@ export function removeLeftoverTap(name: string): void {
   validateInterfaceName(name);
   const addon = loadNative();
   const c = addon.constants;
-  const { fd } = addon.tapOpen(name, c.IFF_TAP | c.IFF_NO_PI | c.IFF_VNET_HDR);
+  const flags = c.IFF_TAP | c.IFF_NO_PI | c.IFF_VNET_HDR;
+  let fd: number;
+  try {
+    fd = addon.tapOpen(name, flags | c.IFF_MULTI_QUEUE).fd;
+  } catch (error) {
+    // a single-queue device (left by a version before multi-queue) refuses the flag
+    if (!(error instanceof SyscallError && error.code === 'EINVAL')) throw error;
+    fd = addon.tapOpen(name, flags).fd;
+  }
   try {
     addon.tapSetPersist(fd, 0);
   } finally {
