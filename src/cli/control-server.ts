@@ -1,8 +1,8 @@
 // The control socket of a running `daemon` (or `sim`): a Unix stream socket that answers `list`
 // and `stats` (control-protocol.ts) for `wasm-netback list|stats`. Read-only — every verb is a
 // view of snapshotHost() — and owner-only: the socket is created 0600 inside a directory that is
-// not writable by anyone else (0700 when we create it; systemd's RuntimeDirectory= makes it so
-// under the unit).
+// not writable by anyone else: the default one, /run/wasm-netback, is created 0700 when missing
+// (systemd's RuntimeDirectory= makes it so under the unit); any other must exist already.
 //
 // A client gets one answer and the connection closes. Whatever it sends — a line without a
 // newline, more than MAX_REQUEST_BYTES, binary bytes, nothing at all — ends in a typed error
@@ -18,7 +18,7 @@ import { dirname, resolve } from 'node:path';
 import { silentLogger, type Logger } from '../log.js';
 import type { HostSnapshot } from '../viz/snapshot.js';
 import {
-  answer, CONTROL_ERROR, ControlRequestError, errorAnswer, MAX_REQUEST_BYTES, MAX_SOCKET_PATH_BYTES, parseRequest,
+  answer, CONTROL_ERROR, ControlRequestError, DEFAULT_CONTROL_SOCKET, errorAnswer, MAX_REQUEST_BYTES, MAX_SOCKET_PATH_BYTES, parseRequest,
   type ControlAnswer,
 } from './control-protocol.js';
 import { CliError, EX_CANTCREAT } from './exit.js';
@@ -46,6 +46,8 @@ export class ControlSocketError extends CliError {
 }
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 2000;
+/** The one directory the server creates (systemd's RuntimeDirectory= makes it under the unit). */
+const DEFAULT_CONTROL_DIRECTORY = dirname(DEFAULT_CONTROL_SOCKET);
 /** Time a client gets to read its answer before the connection is dropped. */
 const ANSWER_LINGER_MS = 5000;
 /** A local root process could open connections in a loop; past this many they are refused. */
@@ -92,21 +94,32 @@ function statOrUndefined(path: string): Stats | undefined {
 }
 
 /**
- * Creates the socket's directory 0700 when missing. An existing one is used as it is (it may be
- * /run itself), but only if nobody else could write to it: whoever can write there can swap the
- * socket for their own.
+ * Creates the default runtime directory (/run/wasm-netback) 0700 when missing, and only that one:
+ * any other directory must exist already, so a mistyped --control-socket does not leave
+ * directories behind, made by root. An existing one is used as it is (it may be /run itself), but
+ * only if nobody else could write to it: whoever can write there can swap the socket for their own.
  */
 function prepareDirectory(dir: string): void {
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-  } catch (error) {
-    throw new ControlSocketError('NETBACK_CONTROL_DIR', `cannot create the control socket directory ${dir}: ${(error as Error).message}`);
+  if (dir === DEFAULT_CONTROL_DIRECTORY) {
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new ControlSocketError('NETBACK_CONTROL_DIR', `cannot create the control socket directory ${dir}: ${(error as Error).message}`);
+      }
+    }
   }
-  const info = statSync(dir);
+  let info: Stats;
+  try {
+    info = statSync(dir);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist (only the default, ' + DEFAULT_CONTROL_DIRECTORY + ', is created)' : (error as Error).message;
+    throw new ControlSocketError('NETBACK_CONTROL_DIR_MISSING', `control socket directory ${dir} ${reason}`);
+  }
   const uid = process.geteuid?.() ?? 0;
   if (!info.isDirectory() || (info.uid !== uid && info.uid !== 0) || (info.mode & 0o022) !== 0) {
     throw new ControlSocketError('NETBACK_CONTROL_UNSAFE_DIR',
-      `control socket directory ${dir} must be a directory owned by this user or root and writable by no one else (mode ${(info.mode & 0o777).toString(8)}, uid ${info.uid}); use a private directory such as /run/wasm-netback`);
+      `control socket directory ${dir} must be a directory owned by this user or root and writable by no one else (mode ${(info.mode & 0o777).toString(8)}, uid ${info.uid}); use a private directory such as ${DEFAULT_CONTROL_DIRECTORY}`);
   }
 }
 

@@ -153,7 +153,8 @@ describe('wasm-netback list / stats against a running sim', () => {
 
   beforeAll(async () => {
     dir = tempDir();
-    socket = join(dir, 'run', 'control.sock'); // run/ does not exist: the sim creates it
+    mkdirSync(join(dir, 'run'), { mode: 0o700 }); // a directory other than the default must exist
+    socket = join(dir, 'run', 'control.sock');
     sim = startSim(socket, ['--seconds', '120', '--queues', '2']);
     await waitConnected(socket, 2, sim);
   }, 60_000);
@@ -170,7 +171,6 @@ describe('wasm-netback list / stats against a running sim', () => {
     expect(socketInfo.isSocket()).toBe(true);
     expect(socketInfo.mode & 0o777).toBe(0o600);
     expect(socketInfo.uid).toBe(process.geteuid!());
-    expect(statSync(join(dir, 'run')).mode & 0o777).toBe(0o700);
   });
 
   it('control_list_table_and_json', async () => {
@@ -344,6 +344,28 @@ describe('control socket start and client errors', () => {
     expect(sim.output()).toContain('writable by no one else');
     expect(existsSync(join(shared, 'control.sock'))).toBe(false);
   });
+
+  it('control_missing_directory_is_not_created_73', async () => {
+    const base = tempDir();
+    const socket = join(base, 'nonexistent', 'dir', 'control.sock');
+    const sim = startSim(socket, ['--seconds', '30']);
+    expect(await sim.exited).toBe(73);
+    expect(sim.output()).toContain(`control socket directory ${join(base, 'nonexistent', 'dir')} does not exist`);
+    expect(existsSync(join(base, 'nonexistent'))).toBe(false);
+  });
+
+  it.skipIf(process.geteuid?.() !== 0)('control_default_directory_is_created_0700', async () => {
+    // the one directory the server creates, /run/wasm-netback, on a tmpfs /run of a private mount
+    // namespace (this machine's own /run is left alone); the sim reports its mode from inside
+    const script = [
+      'set -e', 'mount -t tmpfs -o mode=755 wnb-run /run',
+      `"$0" "$1" sim --json --no-viz --seconds 1 --control-socket /run/wasm-netback/control.sock >/dev/null &`,
+      'pid=$!', 'for i in $(seq 100); do [ -S /run/wasm-netback/control.sock ] && break; sleep 0.1; done',
+      'stat -c "%a %U %F" /run/wasm-netback', 'wait $pid',
+    ].join('\n');
+    const { stdout } = await run('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, process.execPath, bin], { timeout: 60_000 });
+    expect(stdout.trim()).toBe('700 root directory');
+  }, 60_000);
 
   it('control_socket_path_none_and_too_long', async () => {
     expect((await cliFails(['list', '--control-socket', 'none'])).code).toBe(64);
