@@ -1,7 +1,8 @@
 #!/bin/bash
 # npm run test:xen: builds the Xen test bed once (into .cache/xen-testbed, git-ignored), stages the
 # built checkout into dom0's /opt/wasm-netback, boots Xen + dom0 + a Linux PV guest under QEMU and
-# runs test/xen/scenarios/netback.sh there. Prints the RESULT lines; fails if any is FAIL or if none
+# runs test/xen/scenarios/netback.sh there. Prints the RESULT lines; fails if any is FAIL, if one it
+# expects (the list below, from the same env the scenario gets) is missing, or if one it does not know
 # appeared. The serial log is kept in .cache/xen-testbed/last-run.log.
 # Env: BULK_MB (MiB per direction, default 32), BASELINE (a built checkout measured in the same boot), STRACE=1 (syscall counts of the daemon per direction), PERF=1 (dom0 profile, needs perf in the bed), FRAMES=1 (TCP data frame sizes on the vif, both backends), G2G (default 1; 0 skips the guest-to-guest bulk through the bridge, both backends, shown in the compare line), XQ_TIMEOUT (s, default 1200), DAEMON_NODE_FLAGS
 # (extra node flags for the daemon in dom0), PROFILE=1 (V8 CPU profile of the first daemon process,
@@ -30,15 +31,26 @@ if [ -n "${BASELINE:-}" ]; then
   cp -a "$BASELINE/dist" "$BASELINE/package.json" "$B/"; cp "$BASELINE"/build/*.wasm "$B/build/"
   cp "$BASELINE/build/Release/netback.node" "$B/build/Release/"; cp -a "$O/node_modules" "$B/"
 fi
+EXTRA="${EXTRA_SCENARIOS:-$([ "${PROFILE:-0}" = 1 ] && echo 0 || echo 1)}"; FPU="${FPU_PROBE:-30}"
 printf 'BULK_MB=%s\nPERF=%s\nSTRACE=%s\nDAEMON_NODE_FLAGS="%s"\nFPU_PROBE=%s\nPROFILE=%s\nEXTRA_SCENARIOS=%s\nFRAMES=%s\nG2G=%s\n' "${BULK_MB:-32}" "${PERF:-0}" "${STRACE:-0}" "${DAEMON_NODE_FLAGS:-}" \
-  "${FPU_PROBE:-30}" "${PROFILE:-0}" "${EXTRA_SCENARIOS:-$([ "${PROFILE:-0}" = 1 ] && echo 0 || echo 1)}" "${FRAMES:-0}" "${G2G:-1}" > "$S/scenario.env"
+  "$FPU" "${PROFILE:-0}" "$EXTRA" "${FRAMES:-0}" "${G2G:-1}" > "$S/scenario.env"
+# every RESULT name the scenario prints with this env, in its order (compare is INFO, the rest PASS|FAIL)
+EXPECTED="daemon-ready ping viz-snapshot list-stats bulk"
+[ "$EXTRA" != 0 ] && EXPECTED="$EXPECTED detach-attach destroy two-queues rate crash-restart restart two-guests"
+EXPECTED="$EXPECTED shutdown compare"
+[ "$FPU" != 0 ] && EXPECTED="$EXPECTED fpu-probe"
 # the scenario reads BULK_MB from /scenario.env
 sed '2i [ -f /scenario.env ] && . /scenario.env' "$HERE/scenarios/netback.sh" > "$S/netback.sh"
 LOG="$C/last-run.log"
 echo "=== booting the test bed (serial log: $LOG)"
 XQ_TIMEOUT="${XQ_TIMEOUT:-1200}" bash "$HERE/bed/boot.sh" "$S/netback.sh" "$S" > "$LOG" 2>&1 || true
 grep -a -E '^(RESULT|=== |check rc|xl create rc|guest1 is|bridge members|backend:|counters:|(wasm|kernel) guest-|dom0 memory|daemon node flags|MEM: |kernel traps|DIAG |PROFILE |cpu |frames |STRACE |PERF |FRAMES |G2G |baseline )' "$LOG" | tr -d '\r' || true
-results=$(grep -a -c '^RESULT ' "$LOG" || true)
+names="$(grep -a -o '^RESULT [^ ]*' "$LOG" | tr -d '\r' | cut -d' ' -f2 || true)"
+results=$(echo "$names" | grep -c . || true)
 fails=$(grep -a -c '^RESULT [^ ]* FAIL' "$LOG" || true)
-echo "test:xen: $results RESULT lines, $fails failed, $(( $(date +%s) - t0 )) s"
-[ "$results" -gt 0 ] && [ "$fails" = 0 ] && grep -a -q SCENARIO-DONE "$LOG"
+missing=""; for n in $EXPECTED; do echo "$names" | grep -qx -- "$n" || missing="$missing $n"; done
+unknown=""; for n in $names; do case " $EXPECTED " in *" $n "*) ;; *) unknown="$unknown $n";; esac; done
+dups="$(echo "$names" | sort | uniq -d | tr '\n' ' ')"
+done_=$(grep -a -q SCENARIO-DONE "$LOG" && echo yes || echo no)
+echo "test:xen: $results RESULT lines of $(echo $EXPECTED | wc -w) expected, $fails failed, missing:${missing:- none}, unknown:${unknown:- none}, repeated: ${dups:-none}, scenario done: $done_, $(( $(date +%s) - t0 )) s"
+[ "$fails" = 0 ] && [ -z "$missing" ] && [ -z "$unknown" ] && [ -z "$dups" ] && [ $done_ = yes ]
