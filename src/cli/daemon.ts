@@ -34,6 +34,7 @@ import { EXIT, formatReport, hostEnvironment, runChecks } from './check.js';
 import { coarseClock } from './coarse-clock.js';
 import { CONTROL_SOCKET_OFF, DEFAULT_CONTROL_SOCKET, MAX_SOCKET_PATH_BYTES } from './control-protocol.js';
 import { ControlSocketError, startControlServer, type ControlServer } from './control-server.js';
+import { MetricsAddressError, parseMetricsAddress, startMetricsServer, type MetricsAddress, type MetricsServer } from './metrics-server.js';
 import { monotonicMicroseconds, sdNotify } from './sd-notify.js';
 import { sweepLeftoverTaps } from './leftover-taps.js';
 import { startVizServer } from './viz-server.js';
@@ -54,6 +55,8 @@ export interface DaemonSettings {
   vizHost: string;
   /** The control socket for `list`/`stats`; null: --control-socket none. */
   controlSocket: string | null;
+  /** Where GET /metrics is served (off when undefined). */
+  metrics: MetricsAddress | undefined;
 }
 
 export class DaemonOptionError extends NetbackError {
@@ -75,6 +78,7 @@ const ENV_NAMES = {
   viz: 'NETBACK_VIZ',
   vizHost: 'NETBACK_VIZ_HOST',
   controlSocket: 'NETBACK_CONTROL_SOCKET',
+  metrics: 'NETBACK_METRICS',
 } as const;
 
 type RawOptions = Partial<Record<keyof typeof ENV_NAMES, string>> & { preflight?: boolean };
@@ -100,6 +104,15 @@ function controlSocketPath(name: string, raw: string): string | null {
     throw new DaemonOptionError(`${name} must be a socket path of 1 to ${MAX_SOCKET_PATH_BYTES} bytes, or ${CONTROL_SOCKET_OFF}, got ${JSON.stringify(raw)}`);
   }
   return path;
+}
+
+function metricsAddress(name: string, raw: string): MetricsAddress {
+  try {
+    return parseMetricsAddress(raw);
+  } catch (error) {
+    if (error instanceof MetricsAddressError) throw new DaemonOptionError(`${name}: ${error.message}`);
+    throw error;
+  }
 }
 
 /** Parses KEY=VALUE lines (comments with #, optional quotes), as systemd's EnvironmentFile does. */
@@ -157,6 +170,7 @@ export function resolveDaemonSettings(cli: RawOptions, env: Record<string, strin
     viz: get('viz', (n, r) => integer(n, r, 1, 65535), undefined as number | undefined),
     vizHost: get('vizHost', (_n, r) => r, '127.0.0.1'),
     controlSocket: get('controlSocket', controlSocketPath, DEFAULT_CONTROL_SOCKET as string | null),
+    metrics: get('metrics', metricsAddress, undefined as MetricsAddress | undefined),
   };
 }
 
@@ -204,6 +218,17 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
     }
     log('info', `control socket: ${control.path}`, { event: 'control-socket', path: control.path });
   }
+  let metrics: MetricsServer | undefined;
+  if (settings.metrics !== undefined) {
+    try {
+      metrics = await startMetricsServer(settings.metrics, { snapshot: () => snapshot() });
+    } catch (error) {
+      log('error', `cannot serve metrics on ${settings.metrics.host}:${settings.metrics.port}: ${(error as Error).message}`, { event: 'metrics' });
+      await control?.close();
+      return EXIT.unavailable;
+    }
+    log('info', `metrics: ${metrics.url}`, { event: 'metrics', url: metrics.url });
+  }
   const notify = (fields: Record<string, string | number>) => {
     try {
       sdNotify(fields);
@@ -234,6 +259,7 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
   if (!Number.isInteger(backendDomid)) {
     log('error', 'cannot tell which domain this is (no control_d, no xenstore `domid`): pass --domid');
     await control?.close();
+    await metrics?.close();
     return EXIT.unavailable;
   }
 
@@ -275,6 +301,7 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
     deadline.unref();
     try {
       await control?.close();
+      await metrics?.close();
       await watcher.stop({ closeDevices: true });
       grants.close();
       events.close();
@@ -329,6 +356,7 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
   notify({ READY: 1, MAINPID: process.pid, STATUS: `serving backend/vif of domain ${backendDomid}` });
   const code = await finished;
   await control?.close(); // also on the paths that end without stop(): a lost xenstore, an internal error
+  await metrics?.close();
   return code;
 }
 
@@ -347,6 +375,7 @@ export function registerDaemon(program: Command): void {
     .option('--no-preflight', 'skip the `check` preflight')
     .option('--viz <port>', 'serve read-only snapshots for the visualizer on this port (NETBACK_VIZ; off by default)')
     .option('--viz-host <address>', 'address of the snapshot server (NETBACK_VIZ_HOST; default 127.0.0.1)')
+    .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics, e.g. 127.0.0.1:9470 (NETBACK_METRICS; off by default)')
     .option('--control-socket <path>', `socket for wasm-netback list|stats, or ${CONTROL_SOCKET_OFF} (NETBACK_CONTROL_SOCKET; default ${DEFAULT_CONTROL_SOCKET})`)
     .action(async (opts: RawOptions) => {
       const resolve = () => resolveDaemonSettings(opts, process.env, process.stdout.isTTY === true);

@@ -4,7 +4,7 @@
 // and one bulk GSO stream per queue (src/sim/traffic.ts). Live per-vif counters on the terminal,
 // the visualizer's data over HTTP, and a summary (text or --json) at the end.
 
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { compileKernels, readKernels } from '../index.js';
 import { SimHost } from '../sim/host.js';
 import { TrafficGenerator, type GuestTrafficStats } from '../sim/traffic.js';
@@ -14,9 +14,10 @@ import { tapInterfaces } from '../tap/port.js';
 import { NETTXF_EXTRA_INFO, NETTXF_MORE_DATA } from '../xen/sim/netfront-tx.js';
 import type { SimNetfront } from '../xen/sim/netfront.js';
 import { NetbackError } from '../errors.js';
-import { CliError, EX_NOPERM, EX_SOFTWARE, EX_UNAVAILABLE, integerOption, secondsOption } from './exit.js';
+import { CliError, EX_NOPERM, EX_SOFTWARE, EX_UNAVAILABLE, integerOption, secondsOption, usageError } from './exit.js';
 import { CONTROL_SOCKET_OFF } from './control-protocol.js';
 import { startControlServer, type ControlServer } from './control-server.js';
+import { MetricsAddressError, parseMetricsAddress, startMetricsServer, type MetricsAddress, type MetricsServer } from './metrics-server.js';
 import { sdNotify } from './sd-notify.js';
 import { startVizServer, type VizServer } from './viz-server.js';
 
@@ -32,6 +33,8 @@ export interface SimOptions {
   vizHost: string;
   /** Serve `list`/`stats` on this Unix socket (off unless given). */
   controlSocket?: string;
+  /** Serve GET /metrics here (off unless given). */
+  metrics?: MetricsAddress;
 }
 
 export interface VifSummary {
@@ -83,9 +86,20 @@ export function registerSim(program: Command): void {
     .option('--no-viz', 'do not serve the visualizer data')
     .option('--viz-host <address>', 'address to bind the visualizer server to', '127.0.0.1')
     .option('--control-socket <path>', 'answer `wasm-netback list|stats` on this Unix socket, as the daemon does (default: off)')
+    .addOption(new Option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics, as the daemon does (default: off)')
+      .env('NETBACK_METRICS').argParser(metricsOption))
     .action(async (options: SimOptions) => {
       process.exitCode = await runSim(options);
     });
+}
+
+function metricsOption(raw: string): MetricsAddress {
+  try {
+    return parseMetricsAddress(raw);
+  } catch (error) {
+    if (error instanceof MetricsAddressError) throw usageError(error.message);
+    throw error;
+  }
 }
 
 export async function runSim(options: SimOptions): Promise<number> {
@@ -102,10 +116,16 @@ export async function runSim(options: SimOptions): Promise<number> {
   // taken before the host starts, so a second instance on a live socket stops before any work
   let control: ControlServer | undefined;
   let snapshotSource: (() => HostSnapshot) | undefined;
+  const snapshot = (): HostSnapshot => snapshotSource?.() ?? { version: SNAPSHOT_VERSION, time: Date.now(), vifs: [] };
   if (options.controlSocket !== undefined && options.controlSocket !== CONTROL_SOCKET_OFF) {
-    control = await startControlServer({
-      path: options.controlSocket,
-      snapshot: () => snapshotSource?.() ?? { version: SNAPSHOT_VERSION, time: Date.now(), vifs: [] },
+    control = await startControlServer({ path: options.controlSocket, snapshot });
+  }
+  let metrics: MetricsServer | undefined;
+  if (options.metrics !== undefined) {
+    const { host, port } = options.metrics;
+    metrics = await startMetricsServer(options.metrics, { snapshot }).catch(async (error: Error) => {
+      await control?.close();
+      throw new CliError('NETBACK_SIM_METRICS_LISTEN', `cannot serve metrics on ${host}:${port}: ${error.message}`, EX_UNAVAILABLE);
     });
   }
   // A stop signal from here on ends the run cleanly, also one that arrives while the guests are
@@ -165,6 +185,7 @@ export async function runSim(options: SimOptions): Promise<number> {
     log(viz.page ? `visualizer: ${viz.url}` : `visualizer data: ${viz.url}snapshot (JSON), ${viz.url}events (Server-Sent Events) — the page is not built here`);
   }
   if (control !== undefined) log(`control socket: ${control.path} (wasm-netback list|stats --control-socket ${control.path})`);
+  if (metrics !== undefined) log(`metrics: ${metrics.url}`);
   log(options.seconds === undefined ? 'Ctrl-C to stop' : `running for ${options.seconds} s`);
   // as the daemon does, so a unit (or a test) can wait for a sim the same way
   notifySystemd({ READY: 1, MAINPID: process.pid });
@@ -205,6 +226,7 @@ export async function runSim(options: SimOptions): Promise<number> {
     for (const timer of timers) clearTimeout(timer);
     traffic?.stop();
     await control?.close();
+    await metrics?.close();
     await viz?.close();
     await host.close();
   }

@@ -122,6 +122,9 @@ describe('wasm-netback daemon options', () => {
     expect(s.controlSocket).toBe('/run/wasm-netback/control.sock');
     expect(resolveDaemonSettings({ controlSocket: 'none' }, {}, false).controlSocket).toBeNull();
     expect(resolveDaemonSettings({}, { NETBACK_CONTROL_SOCKET: '/run/x/c.sock' }, false).controlSocket).toBe('/run/x/c.sock');
+    expect(s.metrics).toBeUndefined();
+    expect(resolveDaemonSettings({ metrics: '127.0.0.1:9470' }, {}, false).metrics).toEqual({ host: '127.0.0.1', port: 9470 });
+    expect(resolveDaemonSettings({}, { NETBACK_METRICS: '[::1]:0' }, false).metrics).toEqual({ host: '::1', port: 0 });
   });
 
   it('daemon_options_precedence_cli_env_file', () => {
@@ -138,6 +141,7 @@ describe('wasm-netback daemon options', () => {
       [{ splitEventChannels: 'maybe' }, {}], [{ logFormat: 'xml' }, {}], [{ domid: '70000' }, {}],
       [{ viz: 'http' }, {}], [{ viz: '0' }, {}], [{}, { NETBACK_VIZ: '65536' }],
       [{ controlSocket: '' }, {}], [{ controlSocket: `/${'x'.repeat(107)}` }, {}],
+      [{ metrics: '9470' }, {}], [{ metrics: '127.0.0.1:' }, {}], [{}, { NETBACK_METRICS: '127.0.0.1:65536' }], [{ metrics: '::1:9470' }, {}],
     ] as const) {
       expect(() => resolveDaemonSettings(cli, env, false)).toThrow(DaemonOptionError);
     }
