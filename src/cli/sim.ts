@@ -65,8 +65,14 @@ export interface SimSummary {
   bridge: { forwarded: number; flooded: number; dropped: number } | null;
   /** Drops or errors on a vif other than the hostile one (expected: 0). */
   unexpectedDrops: number;
-  /** Every non-hostile vif connected, enabled, with traffic both ways and no unexpected drop. */
+  /**
+   * Every non-hostile vif connected, enabled, with the guests' own traffic across it both ways
+   * (pings answered, bulk bytes received: a counter can move with the host's own frames, such as
+   * IPv6 router solicitations on a TAP that is on no bridge) and no unexpected drop.
+   */
   ok: boolean;
+  /** Why not ok, one line each ([] when ok). */
+  problems: string[];
 }
 
 const DEFAULT_VIZ_PORT = 7040;
@@ -279,7 +285,7 @@ const mbps = (bytes: number, seconds: number) => (seconds > 0 ? Math.round((byte
 export function summarize(vifs: VifSnapshot[], traffic: GuestTrafficStats[], hostileDomid: number | undefined, seconds: number,
   mode: 'bridge' | 'tap', options: SimOptions, bridge: SimSummary['bridge']): SimSummary {
   let unexpectedDrops = 0;
-  let ok = true;
+  const problems: string[] = [];
   const out = vifs.map((vif): VifSummary => {
     const c = vif.counters;
     const drops = pick(c, DROP_COUNTER);
@@ -287,22 +293,31 @@ export function summarize(vifs: VifSnapshot[], traffic: GuestTrafficStats[], hos
     const hostile = vif.domid === hostileDomid;
     const packets = { tx: c.tx_ring_packets ?? 0, rx: c.rx_ring_packets ?? 0 };
     const bytes = { tx: c.tx_ring_bytes ?? 0, rx: c.rx_ring_bytes ?? 0 };
+    const guest = traffic.find((t) => t.domid === vif.domid) ?? null;
     if (!hostile) {
       unexpectedDrops += total(drops) + total(errors);
-      if (vif.state !== 'Connected' || vif.disabled !== null || packets.tx === 0 || packets.rx === 0) ok = false;
+      const wrong: string[] = [];
+      if (vif.disabled !== null) wrong.push(`disabled (${vif.disabled})`);
+      else if (vif.state !== 'Connected') wrong.push(`${vif.state}, not Connected`);
+      if (packets.tx === 0) wrong.push('no frame from the guest');
+      if (packets.rx === 0) wrong.push('no frame to the guest');
+      if (guest !== null && guest.pongsReceived === 0) wrong.push(`no ping to dom${guest.peer} answered`);
+      if (guest !== null && guest.bulkBytesReceived === 0) wrong.push('no bulk data received');
+      if (wrong.length > 0) problems.push(`${vif.name}: ${wrong.join(', ')}`);
     }
     return {
       name: vif.name, domid: vif.domid, hostile, state: vif.state, carrier: vif.carrier, disabled: vif.disabled,
       features: vif.features, queues: vif.queues.length, packets, bytes,
       drops: { total: total(drops), byCounter: drops }, errors: { total: total(errors), byCounter: errors },
       throughput: { txMbps: mbps(bytes.tx, seconds), rxMbps: mbps(bytes.rx, seconds) },
-      traffic: traffic.find((t) => t.domid === vif.domid) ?? null,
+      traffic: guest,
     };
   });
-  if (unexpectedDrops !== 0) ok = false;
+  if (unexpectedDrops !== 0) problems.push(`${unexpectedDrops} unexpected drops/errors`);
+  if (mode === 'tap' && problems.length > 0) problems.push('with --tap the guests reach each other only once their TAPs are on a bridge');
   return {
     seconds: Math.round(seconds * 1000) / 1000, mode, guests: options.guests, queues: options.queues, vifs: out, bridge,
-    unexpectedDrops, ok,
+    unexpectedDrops, ok: problems.length === 0, problems,
   };
 }
 
@@ -357,7 +372,8 @@ export function formatSummary(summary: SimSummary): string {
       lines.push(`    ping → dom${t.peer}: ${t.pongsReceived}/${t.pingsSent} answered, rtt ${t.rttMs.toFixed(2)} ms; bulk sent ${human(t.bulkBytesSent)}, received ${human(t.bulkBytesReceived)}`);
     }
   }
-  lines.push(summary.ok ? 'ok: traffic both ways on every guest vif, no unexpected drops' : `NOT OK: ${summary.unexpectedDrops} unexpected drops/errors, or a guest vif without traffic`);
+  if (summary.ok) lines.push('ok: traffic both ways on every guest vif, no unexpected drops');
+  else lines.push(...summary.problems.map((problem) => `NOT OK: ${problem}`));
   return lines.join('\n');
 }
 

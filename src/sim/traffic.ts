@@ -3,6 +3,13 @@
 // it, 64 KiB GSO frames with checksum offload, paced by a window of unacknowledged bytes that the
 // peer's ACK frames open (so the RX backlog never overflows and no drop is expected). The guests
 // form a ring (1 → 2 → … → N → 1), so every vif carries traffic both ways. No Node module.
+//
+// Frames can be lost where the path is not ours: with `sim --tap` a frame written to a TAP that is
+// not yet on a bridge goes nowhere. So the stream recovers as TCP would, in its simplest form
+// (go-back-N): the receiver takes only the next bytes in sequence and re-ACKs anything else; the
+// sender, when ACKs stop advancing for RETRANSMIT_TIMEOUT_MS with bytes outstanding, sends again
+// from the last byte acknowledged. Without it a window lost once stayed full for good, and the
+// stream never started after the TAPs were bridged.
 
 import type { SimHost } from './host.js';
 import { buildFrame, guestMac, summarizeFrame } from './frames.js';
@@ -40,6 +47,10 @@ export interface GuestTrafficStats {
   sendDropped: number;
   /** Frames for another MAC (flooded before the bridge learned): a NIC ignores them. */
   foreign: number;
+  /** Times the stream went back to the last acknowledged byte after ACKs stopped advancing. */
+  bulkRetransmits: number;
+  /** Bulk frames received out of sequence (after a loss): discarded and answered with a repeated ACK. */
+  bulkOutOfOrder: number;
 }
 
 const BROADCAST = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
@@ -47,6 +58,8 @@ const BULK_PORT = 5001;
 const PROTO_TCP = 6;
 const PROTO_ICMP = 1;
 const TCP_ACK = 0x10;
+/** see: RFC 6298 2.4 (an RTO of less than 1 s is rounded up to 1 s) */
+export const RETRANSMIT_TIMEOUT_MS = 1000;
 // setImmediate where there is one (Node): setTimeout(0) is clamped to 1 ms and would pace the
 // streams by the timer, not by the window.
 const defer: (fn: () => void) => void = typeof setImmediate === 'function' ? (fn) => { setImmediate(fn); } : (fn) => { setTimeout(fn, 0); };
@@ -57,6 +70,8 @@ interface Stream {
   acked: number;
   received: number;
   ackedToPeer: number;
+  /** When the ACKs last advanced (or the stream last started from idle), performance.now() ms. */
+  progressAt: number;
 }
 
 class GuestAgent {
@@ -82,8 +97,9 @@ class GuestAgent {
     this.stats = {
       domid, peer, pingsSent: 0, pongsReceived: 0, pingsAnswered: 0, rttMs: 0, bulkFramesSent: 0, bulkBytesSent: 0,
       bulkBytesAcked: 0, bulkBytesReceived: 0, acksSent: 0, sendStopped: 0, sendDropped: 0, foreign: 0,
+      bulkRetransmits: 0, bulkOutOfOrder: 0,
     };
-    for (let q = 0; q < netfront.queueCount; q++) this.streams.push({ queue: q, sent: 0, acked: 0, received: 0, ackedToPeer: 0 });
+    for (let q = 0; q < netfront.queueCount; q++) this.streams.push({ queue: q, sent: 0, acked: 0, received: 0, ackedToPeer: 0, progressAt: 0 });
     this.payload = new Uint8Array(options.mss * options.segmentsPerFrame);
     for (let i = 0; i < this.payload.length; i++) this.payload[i] = (i * 31 + domid) & 0xff;
     this.unsubscribe.push(netfront.on('receive', (packet) => this.receive(packet)));
@@ -115,9 +131,17 @@ class GuestAgent {
   /** Sends owed ACKs, then bulk frames while the window allows and the TX queue takes them. */
   pump(): void {
     if (this.stopped) return;
+    const now = performance.now();
     for (const stream of this.streams) {
       if (stream.ackedToPeer !== stream.received && !this.sendAck(stream)) continue;
       if (!this.options.bulk) continue;
+      if (stream.sent === stream.acked) stream.progressAt = now;
+      else if (now - stream.progressAt >= RETRANSMIT_TIMEOUT_MS) {
+        // nothing acknowledged for a whole timeout: what is outstanding was lost; send it again
+        stream.sent = stream.acked;
+        stream.progressAt = now;
+        this.stats.bulkRetransmits++;
+      }
       while (stream.sent - stream.acked + this.payload.length <= this.options.window) {
         const frame = buildFrame({
           ip: 4, l4: 'tcp', payload: this.payload, dstMac: this.peerMac, srcMac: this.mac, srcHost: this.domid, dstHost: this.peer,
@@ -194,8 +218,14 @@ class GuestAgent {
     if (dstPort === BULK_PORT) {
       const stream = this.streams[(srcPort - 40000) % this.streams.length];
       if (stream === undefined) return;
-      stream.received += summary.payloadLength;
-      this.stats.bulkBytesReceived += summary.payloadLength;
+      if (view.getUint32(summary.l4 + 4) === stream.received >>> 0) {
+        stream.received += summary.payloadLength;
+        this.stats.bulkBytesReceived += summary.payloadLength;
+      } else {
+        // after a loss: not the next bytes; the repeated ACK below tells the sender where we are
+        this.stats.bulkOutOfOrder++;
+        stream.ackedToPeer = -1;
+      }
       this.schedulePump();
     } else if (srcPort === BULK_PORT && (frame[summary.l4 + 13]! & TCP_ACK) !== 0) {
       const stream = this.streams[(dstPort - 40000) % this.streams.length];
@@ -205,6 +235,7 @@ class GuestAgent {
       const delta = (ack - (stream.acked >>> 0)) >>> 0;
       if (delta > 0 && delta <= stream.sent - stream.acked) {
         stream.acked += delta;
+        stream.progressAt = performance.now();
         this.stats.bulkBytesAcked += delta;
         this.schedulePump();
       }
