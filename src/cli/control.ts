@@ -15,7 +15,8 @@ import { CliError, EX_NOPERM, EX_PROTOCOL, EX_UNAVAILABLE, usageError } from './
 
 /** An answer bigger than this is not the protocol (a stats answer for 1000 vifs is a few MB). */
 const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
-const ANSWER_TIMEOUT_MS = 5000;
+// longer than the server's wait for a request line (control-server.ts), so its refusal arrives first
+const ANSWER_TIMEOUT_MS = 15_000;
 
 export function noDaemonError(path: string, reason: string): CliError {
   return new CliError('NETBACK_CONTROL_NO_DAEMON', `no daemon listening at ${path} (${reason})`, EX_UNAVAILABLE);

@@ -232,11 +232,11 @@ describe('wasm-netback list / stats against a running sim', () => {
         expect(errorCode(text), `${name}: ${text}`).toBe(code);
       }
     }
-    // a client that never finishes its line is answered with a timeout and closed (2 s)
+    // a client that never finishes its line is answered with a timeout and closed (10 s)
     const slow = await rawExchange(socket, 'lis');
     expect(errorCode(slow.text)).toBe('NETBACK_CONTROL_TIMEOUT');
-    expect(slow.ms).toBeGreaterThanOrEqual(1900);
-    expect(slow.ms).toBeLessThan(6000);
+    expect(slow.ms).toBeGreaterThanOrEqual(9900);
+    expect(slow.ms).toBeLessThan(14_000);
     // a flood of idle connections beyond the limit is closed or timed out, never fatal
     const flood = await Promise.all(Array.from({ length: 40 }, () => rawExchange(socket, '')));
     for (const { text } of flood) expect([undefined, 'NETBACK_CONTROL_TIMEOUT']).toContain(errorCode(text));
@@ -247,7 +247,7 @@ describe('wasm-netback list / stats against a running sim', () => {
     const after = await cliJson<ListAnswer>(['list', '--control-socket', socket]);
     expect(before.ok && before.verb === 'list' && before.data.vifs.map((v) => [v.name, v.state, v.queues, v.features])).toEqual(
       after.vifs.map((v) => [v.name, v.state, v.queues, v.features]));
-  }, 30_000);
+  }, 60_000);
 
   it('control_client_bad_option_exits_64', async () => {
     expect((await cliFails(['list', '--control-socket', socket, '--bogus'])).code).toBe(64);
