@@ -1032,6 +1032,68 @@ static napi_value buffer_address(napi_env env, napi_callback_info info) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Simulated Xen across threads: a guest's memory that a backend can map, as gntdev maps a frame
+
+// memfdBackPages(pages) → fd. `pages` is a whole-page, page-aligned window of a SharedArrayBuffer
+// (the simulated guests' RAM): a memfd of that size is mapped MAP_SHARED|MAP_FIXED over it, so the
+// same frames can also be mapped into a Wasm memory (mapFdPage), as gntdev maps a granted frame.
+// Call it before the window holds data: the memfd starts zeroed. The fd is O_CLOEXEC.
+static napi_value memfd_back_pages(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  uint8_t *data;
+  size_t size;
+  if (!get_bytes(env, argv[0], &data, &size)) return NULL;
+  if (size == 0 || size % XEN_PAGE != 0 || ((uintptr_t)data % XEN_PAGE) != 0) {
+    return throw_range(env, "pages must be a non-empty, page-aligned window of whole pages");
+  }
+  int fd = memfd_create("wasm-netback-sim-guest", MFD_CLOEXEC);
+  if (fd < 0) return throw_errno(env, errno, "memfd_create");
+  if (ftruncate(fd, (off_t)size) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, "ftruncate");
+  }
+  void *p = mmap(data, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+  if (p == MAP_FAILED) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, "mmap memfd");
+  }
+  return make_int(env, fd);
+}
+
+// mapFdPage(fd, offset, memory, address, writable): the page at `offset` of the memfd, mapped
+// MAP_SHARED|MAP_FIXED at memory + address (the simulated gntdev map). restorePage undoes it.
+static napi_value map_fd_page(napi_env env, napi_callback_info info) {
+  GET_ARGS(5);
+  int fd;
+  size_t offset;
+  bool writable;
+  uint8_t *page;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
+  if (!get_index(env, argv[1], 9007199254740991.0, &offset, "offset")) return NULL;
+  if (offset % XEN_PAGE != 0) return throw_range(env, "offset must be page-aligned");
+  if (!get_page(env, argv[2], argv[3], &page)) return NULL;
+  if (napi_get_value_bool(env, argv[4], &writable) != napi_ok) return throw_type(env, "writable must be a boolean");
+  void *p = mmap(page, XEN_PAGE, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED | MAP_FIXED, fd, (off_t)offset);
+  if (p == MAP_FAILED) {
+    int err = errno;
+    restore_anonymous(page);
+    return throw_errno(env, err, "mmap memfd page");
+  }
+  return make_undefined(env);
+}
+
+// restorePage(memory, address): private zero pages back over a page mapFdPage mapped.
+static napi_value restore_page(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  uint8_t *page;
+  if (!get_page(env, argv[0], argv[1], &page)) return NULL;
+  if (restore_anonymous(page) < 0) return throw_errno(env, errno, "mmap anonymous");
+  return make_undefined(env);
+}
+
+// ---------------------------------------------------------------------------------------------
 // systemd: the readiness protocol
 
 #define SD_NOTIFY_MAX_MESSAGE 4096
@@ -1134,6 +1196,9 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     { "evtchnReadPending", NULL, evtchn_read_pending, NULL, NULL, NULL, napi_enumerable, NULL },
     { "evtchnUnmask", NULL, evtchn_unmask, NULL, NULL, NULL, napi_enumerable, NULL },
     { "bufferAddress", NULL, buffer_address, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "memfdBackPages", NULL, memfd_back_pages, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "mapFdPage", NULL, map_fd_page, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "restorePage", NULL, restore_page, NULL, NULL, NULL, napi_enumerable, NULL },
     { "monotonicCoarseMs", NULL, monotonic_coarse_ms, NULL, NULL, NULL, napi_enumerable, NULL },
     { "sdNotify", NULL, sd_notify, NULL, NULL, NULL, napi_enumerable, NULL },
   };

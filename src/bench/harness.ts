@@ -12,6 +12,11 @@ export interface BenchRow {
   Mops: number;
   ns_per_op: number;
   note: string;
+  /** tap_e2e: CPU seconds (user + system) of the backend's thread(s) over the run. */
+  backend_cpu_s?: number;
+  /** tap_e2e: bits and frames through the backend per backend CPU-second (per backend core). */
+  per_core_Gbitps?: number;
+  per_core_Mops?: number;
 }
 
 export interface TimingOptions {
@@ -62,8 +67,13 @@ function round(value: number, digits: number): number {
 }
 
 export function formatTable(rows: readonly BenchRow[]): string {
-  const headers = ['group', 'kernel', 'impl', 'size', 'GB/s', 'Gbit/s', 'Mops', 'ns/op'];
-  const cells = rows.map((r) => [r.group, r.kernel, r.impl, String(r.size), r.GBps.toFixed(2), r.Gbitps.toFixed(1), r.Mops.toFixed(3), r.ns_per_op.toFixed(1)]);
+  const perCore = rows.some((r) => r.backend_cpu_s !== undefined);
+  const headers = ['group', 'kernel', 'impl', 'size', 'GB/s', 'Gbit/s', 'Mops', 'ns/op', ...(perCore ? ['cpu s', 'Gbit/s/core', 'Mops/core'] : [])];
+  const optional = (v: number | undefined, digits: number) => (v === undefined ? '' : v.toFixed(digits));
+  const cells = rows.map((r) => [
+    r.group, r.kernel, r.impl, String(r.size), r.GBps.toFixed(2), r.Gbitps.toFixed(1), r.Mops.toFixed(3), r.ns_per_op.toFixed(1),
+    ...(perCore ? [optional(r.backend_cpu_s, 2), optional(r.per_core_Gbitps, 1), optional(r.per_core_Mops, 3)] : []),
+  ]);
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) => c.map((v, i) => (i < 3 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join('  ');
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');

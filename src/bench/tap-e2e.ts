@@ -14,9 +14,10 @@ import { constants } from 'node:os';
 import { compileKernels } from '../wasm/module.js';
 import { readKernels } from '../wasm/node-source.js';
 import { GUEST4, HOST4, LinuxStacks } from '../sim/linux-stacks.js';
-import { ip, Netns, netnsNames, type NsProcess } from '../sim/netns.js';
+import { ip, linkJson, Netns, netnsNames, type NsProcess } from '../sim/netns.js';
 import { tapUnavailableReason } from '../tap/tap.js';
 import { row, type BenchRow } from './harness.js';
+import { currentThreadId, threadCpuSeconds } from './thread-cpu.js';
 
 export const TAP_E2E_GROUP = 'tap_e2e';
 const IMPL = 'wasm+tap';
@@ -44,11 +45,15 @@ s.on('end',()=>{console.log('got '+n+' '+Number(process.hrtime.bigint()-t0)/1e9)
 srv.listen(${TCP_PORT},'${address}',()=>console.log('ready'));setTimeout(()=>{console.log('timeout');process.exit(2)},${limitSeconds * 1000})`;
 }
 
-/** A TCP sender: writes as fast as the connection takes for `seconds`, then closes; prints `sent BYTES`. */
+// The senders connect (or bind), print `ready` and start on a line on their stdin: the backend's
+// CPU time is read from that line on, with no process being spawned by this one meanwhile.
+const ON_GO = `process.stdin.once('data',()=>{process.stdin.pause();go()});console.log('ready')`;
+
+/** A TCP sender: once told, writes as fast as the connection takes for `seconds`, then closes; prints `sent BYTES`. */
 function tcpSender(address: string, seconds: number, limitSeconds: number): string {
   return `const b=Buffer.alloc(1<<20,0x5a);let n=0;const s=require('net').connect(${TCP_PORT},'${address}',()=>{
-const end=Date.now()+${seconds * 1000};const pump=()=>{while(Date.now()<end){n+=b.length;if(!s.write(b)){s.once('drain',pump);return}}
-s.end(()=>{console.log('sent '+n);process.exit(0)})};pump()});
+const go=()=>{const end=Date.now()+${seconds * 1000};const pump=()=>{while(Date.now()<end){n+=b.length;if(!s.write(b)){s.once('drain',pump);return}}
+s.end(()=>{console.log('sent '+n);process.exit(0)})};pump()};${ON_GO}});
 s.on('error',(e)=>{console.log('error '+e.message);process.exit(1)});setTimeout(()=>{console.log('timeout');process.exit(2)},${limitSeconds * 1000})`;
 }
 
@@ -64,59 +69,84 @@ process.on('SIGTERM',()=>{console.log('got '+n+' '+Number(t1-t0)/1e9);process.ex
  * completed (so the socket, not memory, bounds what is in flight); prints `sent COUNT`.
  */
 function udpSender(address: string, seconds: number): string {
-  return `const s=require('dgram').createSocket('udp4');const b=Buffer.alloc(${UDP_PAYLOAD_64B});let n=0;const end=Date.now()+${seconds * 1000};
+  return `const s=require('dgram').createSocket('udp4');const b=Buffer.alloc(${UDP_PAYLOAD_64B});let n=0;let end;
 const burst=()=>{if(Date.now()>=end){console.log('sent '+n);s.close();return}for(let i=0;i<63;i++)s.send(b,${UDP_PORT},'${address}');
-s.send(b,${UDP_PORT},'${address}',burst);n+=64};burst()`;
+s.send(b,${UDP_PORT},'${address}',burst);n+=64};const go=()=>{end=Date.now()+${seconds * 1000};burst()};${ON_GO}`;
 }
 
 interface Direction {
   kernel: 'guest_tx' | 'guest_rx';
-  /** Where the sending peer runs, where the receiving one does, and the receiver's address. */
+  /** Where the sending peer runs, where the receiving one does. */
   from: Netns;
   to: Netns;
-  address: string;
-  /** The engine's counters for this direction's ring. */
-  ring: 'tx_ring' | 'rx_ring';
+}
+
+/**
+ * What carries a direction's frames: the engine between the two TAPs, or the kernel's own veth
+ * pair between the same namespaces (the anchor), with the receiver's address on it.
+ */
+interface Path {
+  impl: string;
+  /** The receiver's address on this path, by direction. */
+  address(direction: Direction): string;
+  /** Frames and bytes through this path in a direction so far (the ring's, the veth's). */
+  counters(direction: Direction): Promise<{ packets: number; bytes: number }>;
+  /** The kernel thread ids of the backend's threads (none for veth). */
+  backendThreads: readonly number[];
+  /** Milliseconds the engine's queues were busy so far (0 for veth). */
+  engineBusyMs(): number;
 }
 
 interface Measured<T> {
   result: T;
-  /** Frames and bytes through the direction's ring. */
+  /** Frames and bytes through the path in the direction. */
   packets: number;
   bytes: number;
-  /**
-   * Shares of the wall time: the engine's (rings, kernels, grant copies, writes to the vif's TAP),
-   * and this process's CPU in user space and in the kernel (whose part includes the receiving
-   * stack's work, which a TAP write runs in the writer's context).
-   */
+  wallSeconds: number;
+  /** CPU seconds (user + system) of the backend's threads, summed. */
+  backendCpuSeconds: number;
+  /** Shares of the wall time: the engine's queues busy, this process's CPU in user space and in the kernel. */
   engineShare: number;
   userShare: number;
   systemShare: number;
 }
 
-/** What the engine and this process did while `body` ran. */
-async function measured<T>(stacks: LinuxStacks, ring: Direction['ring'], body: () => Promise<T>): Promise<Measured<T>> {
-  const dataPath = stacks.guest.dataPath()!;
-  const busyMs = () => dataPath.queues.reduce((sum, queue) => sum + queue.stats.busyMs, 0);
-  const before = dataPath.counters();
-  const busyBefore = busyMs();
+/** What the path and this process did while `body` ran. */
+async function measured<T>(path: Path, direction: Direction, body: () => Promise<T>): Promise<Measured<T>> {
+  const backendCpu = () => path.backendThreads.reduce((sum, tid) => sum + threadCpuSeconds(tid), 0);
+  const before = await path.counters(direction);
+  const busyBefore = path.engineBusyMs();
   const cpuBefore = process.cpuUsage();
+  const backendBefore = backendCpu();
   const start = performance.now();
   const result = await body();
   const wallMs = performance.now() - start;
+  const backendCpuSeconds = backendCpu() - backendBefore;
   const cpu = process.cpuUsage(cpuBefore);
-  const after = dataPath.counters();
-  const delta = (name: string) => (after[name] ?? 0) - (before[name] ?? 0);
+  const after = await path.counters(direction);
   return {
-    result, packets: delta(`${ring}_packets`), bytes: delta(`${ring}_bytes`),
-    engineShare: (busyMs() - busyBefore) / wallMs, userShare: cpu.user / 1000 / wallMs, systemShare: cpu.system / 1000 / wallMs,
+    result, packets: after.packets - before.packets, bytes: after.bytes - before.bytes, wallSeconds: wallMs / 1000, backendCpuSeconds,
+    engineShare: (path.engineBusyMs() - busyBefore) / wallMs, userShare: cpu.user / 1000 / wallMs, systemShare: cpu.system / 1000 / wallMs,
   };
 }
 
-/** Where this process's time went: the part of the note that says what bounded the figure. */
-function shares(m: Measured<unknown>): string {
+/** The per-backend-core fields of a row: frames and bits through the path per backend CPU-second. */
+function perCore(m: Measured<unknown>): Pick<BenchRow, 'backend_cpu_s' | 'per_core_Gbitps' | 'per_core_Mops'> {
+  const cpu = m.backendCpuSeconds;
+  if (cpu <= 0) return {};
+  return {
+    backend_cpu_s: Math.round(cpu * 1000) / 1000,
+    per_core_Gbitps: Math.round((m.bytes * 8) / cpu / 1e7) / 100,
+    per_core_Mops: Math.round(m.packets / cpu / 1e2) / 1e4,
+  };
+}
+
+/** Where the time went: the part of the note that says what bounded the figure. */
+function shares(path: Path, m: Measured<unknown>): string {
   const percent = (share: number) => `${(100 * share).toFixed(0)} %`;
-  return `of the time: engine busy ${percent(m.engineShare)}, this process's CPU ${percent(m.userShare)} user + ${percent(m.systemShare)} kernel`;
+  if (path.backendThreads.length === 0) return `the kernel's own path (no backend); this process's CPU ${percent(m.userShare)} user + ${percent(m.systemShare)} kernel`;
+  const perFrame = m.packets > 0 ? `${((m.backendCpuSeconds / m.packets) * 1e9).toFixed(0)} ns backend CPU per frame` : 'no frames';
+  return `backend thread CPU ${m.backendCpuSeconds.toFixed(2)} s of ${m.wallSeconds.toFixed(2)} s wall (${perFrame}); engine busy ${percent(m.engineShare)} of the time`;
 }
 
 /** The two numbers of a peer's `word A B` line; a line other than the expected one is an error. */
@@ -128,16 +158,16 @@ async function report(peer: NsProcess, word: string, timeoutMs: number): Promise
 }
 
 /**
- * Runs `body` with `start(ns, script)`, which runs a peer (a receiver's start waits for its
- * `ready`); every peer is killed once `body` is done, however it ends.
+ * Runs `body` with `start(ns, script)`, which runs a peer and waits for its `ready`; every peer
+ * is killed once `body` is done, however it ends.
  */
-async function withPeers<T>(body: (start: (ns: Netns, script: string, receiver?: 'receiver') => Promise<NsProcess>) => Promise<T>): Promise<T> {
+async function withPeers<T>(body: (start: (ns: Netns, script: string) => Promise<NsProcess>) => Promise<T>): Promise<T> {
   const peers: NsProcess[] = [];
   try {
-    return await body(async (ns, script, receiver) => {
+    return await body(async (ns, script) => {
       const peer = ns.node(script);
       peers.push(peer);
-      if (receiver !== undefined) await peer.waitFor(/^ready$/);
+      await peer.waitFor(/^ready$/);
       return peer;
     });
   } finally {
@@ -145,33 +175,90 @@ async function withPeers<T>(body: (start: (ns: Netns, script: string, receiver?:
   }
 }
 
-async function tcpBulk(stacks: LinuxStacks, direction: Direction, seconds: number): Promise<BenchRow> {
+async function tcpBulk(path: Path, direction: Direction, seconds: number): Promise<BenchRow> {
   const limit = seconds + 20;
-  const m = await measured(stacks, direction.ring, () => withPeers(async (start) => {
-    const receiver = await start(direction.to, tcpReceiver(direction.address, limit), 'receiver');
-    await start(direction.from, tcpSender(direction.address, seconds, limit));
-    return report(receiver, 'got', limit * 1000);
-  }));
+  const address = path.address(direction);
+  const m = await withPeers(async (start) => {
+    const receiver = await start(direction.to, tcpReceiver(address, limit));
+    const sender = await start(direction.from, tcpSender(address, seconds, limit));
+    return measured(path, direction, () => {
+      sender.child.stdin.write('go\n');
+      return report(receiver, 'got', limit * 1000);
+    });
+  });
   const [bytes, elapsed] = m.result;
   const frames = Math.max(1, m.packets);
-  return row(TAP_E2E_GROUP, `${direction.kernel}_tcp_bulk`, IMPL, Math.round(m.bytes / frames), m.packets / elapsed, bytes / frames,
-    `TCP payload ${(bytes / 2 ** 20).toFixed(0)} MiB over the receiver's ${elapsed.toFixed(2)} s; size = mean frame on the ring (GSO crosses whole); Mops = ring frames/s; ${shares(m)}`);
+  return {
+    ...row(TAP_E2E_GROUP, `${direction.kernel}_tcp_bulk`, path.impl, Math.round(m.bytes / frames), m.packets / elapsed, bytes / frames,
+      `TCP payload ${(bytes / 2 ** 20).toFixed(0)} MiB over the receiver's ${elapsed.toFixed(2)} s; size = mean frame on the path (GSO crosses whole); Mops = frames/s; ${shares(path, m)}`),
+    ...perCore(m),
+  };
 }
 
-async function udpFlood(stacks: LinuxStacks, direction: Direction, seconds: number): Promise<BenchRow> {
+async function udpFlood(path: Path, direction: Direction, seconds: number): Promise<BenchRow> {
   const limit = seconds + 20;
-  const m = await measured(stacks, direction.ring, () => withPeers(async (start) => {
-    const receiver = await start(direction.to, udpReceiver(direction.address, limit), 'receiver');
-    const [sent] = await report(await start(direction.from, udpSender(direction.address, seconds)), 'sent', limit * 1000);
-    // the last datagrams still cross the engine: let them land before the receiver reports
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    receiver.kill('SIGTERM');
-    const [received, elapsed] = await report(receiver, 'got', 5_000);
-    return { sent, received, elapsed };
-  }));
+  const address = path.address(direction);
+  const m = await withPeers(async (start) => {
+    const receiver = await start(direction.to, udpReceiver(address, limit));
+    const sender = await start(direction.from, udpSender(address, seconds));
+    return measured(path, direction, async () => {
+      sender.child.stdin.write('go\n');
+      const [sent] = await report(sender, 'sent', limit * 1000);
+      // the last datagrams still cross the path: let them land before the receiver reports
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      receiver.kill('SIGTERM');
+      const [received, elapsed] = await report(receiver, 'got', 5_000);
+      return { sent, received, elapsed };
+    });
+  });
   const { sent, received, elapsed } = m.result;
-  return row(TAP_E2E_GROUP, `${direction.kernel}_udp_64B`, IMPL, 64, received / Math.max(elapsed, 1e-9), 64,
-    `64-byte UDP frames received by the peer over ${elapsed.toFixed(2)} s (sent ${sent}, through the ring ${m.packets}, received ${received}: the rest dropped at a full TAP queue); Mops = Mpps; ${shares(m)}`);
+  return {
+    ...row(TAP_E2E_GROUP, `${direction.kernel}_udp_64B`, path.impl, 64, received / Math.max(elapsed, 1e-9), 64,
+      `64-byte UDP frames received by the peer over ${elapsed.toFixed(2)} s (sent ${sent}, through the path ${m.packets}, received ${received}: the rest dropped at a full queue); Mops = Mpps; ${shares(path, m)}`),
+    ...perCore(m),
+  };
+}
+
+/** The engine's path: the ring counters of the vif's data path, the backend on this thread. */
+function enginePath(stacks: LinuxStacks): Path {
+  const dataPath = () => stacks.guest.dataPath()!;
+  return {
+    impl: IMPL,
+    address: (direction) => (direction.kernel === 'guest_tx' ? HOST4 : GUEST4),
+    counters: async (direction) => {
+      const c = dataPath().counters();
+      const ring = direction.kernel === 'guest_tx' ? 'tx_ring' : 'rx_ring';
+      return { packets: c[`${ring}_packets`] ?? 0, bytes: c[`${ring}_bytes`] ?? 0 };
+    },
+    backendThreads: [currentThreadId()],
+    engineBusyMs: () => dataPath().queues.reduce((sum, queue) => sum + queue.stats.busyMs, 0),
+  };
+}
+
+const VETH_HOST4 = '198.18.1.1';
+const VETH_GUEST4 = '198.18.1.2';
+
+/** The anchor: a veth pair between the same two namespaces, addressed on a subnet of its own. */
+async function vethPath(hostNs: Netns, guestNs: Netns, pid: number): Promise<Path> {
+  const [hostEnd, guestEnd] = [`wnbb${pid}va`, `wnbb${pid}vb`];
+  await ip('link', 'add', hostEnd, 'netns', hostNs.name, 'type', 'veth', 'peer', 'name', guestEnd, 'netns', guestNs.name);
+  for (const [ns, dev, v4] of [[hostNs, hostEnd, VETH_HOST4], [guestNs, guestEnd, VETH_GUEST4]] as const) {
+    await ip('-n', ns.name, 'addr', 'add', `${v4}/24`, 'dev', dev);
+    await ip('-n', ns.name, 'link', 'set', 'dev', dev, 'up');
+  }
+  return {
+    impl: 'veth',
+    address: (direction) => (direction.kernel === 'guest_tx' ? VETH_HOST4 : VETH_GUEST4),
+    counters: async (direction) => {
+      // what the receiving end took in
+      const [ns, dev] = direction.kernel === 'guest_tx' ? [hostNs, hostEnd] : [guestNs, guestEnd];
+      const link = await linkJson(dev, ns.name, '-s');
+      const rx = (link?.stats64 as { rx?: { packets?: number; bytes?: number } } | undefined)?.rx;
+      return { packets: Number(rx?.packets ?? 0), bytes: Number(rx?.bytes ?? 0) };
+    },
+    backendThreads: [],
+    engineBusyMs: () => 0,
+  };
 }
 
 /** Deletes namespaces earlier runs left behind when they were killed outright (their pid is gone). */
@@ -228,12 +315,16 @@ export async function tapEndToEndBenches(seconds: number, warn: (line: string) =
   // the TAPs go with this process's fds in any case; the namespaces would outlive it
   const cleanup = async () => { await (stacks?.close() ?? Promise.all([hostNs.destroy(), guestNs.destroy()])); };
   return cleanedUpOnSignal(cleanup, async () => {
-    stacks = await LinuxStacks.open({ kernels, hostNs, guestNs, vifName: benchTapName(pid, 'host'), guestTapName: benchTapName(pid, 'guest') });
-    const guestTx: Direction = { kernel: 'guest_tx', from: guestNs, to: hostNs, address: HOST4, ring: 'tx_ring' };
-    const guestRx: Direction = { kernel: 'guest_rx', from: hostNs, to: guestNs, address: GUEST4, ring: 'rx_ring' };
+    stacks = await LinuxStacks.open({
+      kernels, hostNs, guestNs, vifName: benchTapName(pid, 'host'), guestTapName: benchTapName(pid, 'guest'), guestThread: true,
+    });
+    const paths = [enginePath(stacks), await vethPath(hostNs, guestNs, pid)];
+    const guestTx: Direction = { kernel: 'guest_tx', from: guestNs, to: hostNs };
+    const guestRx: Direction = { kernel: 'guest_rx', from: hostNs, to: guestNs };
     const rows: BenchRow[] = [];
-    for (const direction of [guestTx, guestRx]) rows.push(await tcpBulk(stacks, direction, seconds));
-    for (const direction of [guestTx, guestRx]) rows.push(await udpFlood(stacks, direction, seconds));
+    // each engine row right before its anchor, measured one after the other
+    for (const direction of [guestTx, guestRx]) for (const path of paths) rows.push(await tcpBulk(path, direction, seconds));
+    for (const direction of [guestTx, guestRx]) for (const path of paths) rows.push(await udpFlood(path, direction, seconds));
     return rows;
   });
 }

@@ -60,6 +60,13 @@ export interface NativeAddon {
   /** Writes the port back: the late EOI that re-enables delivery. */
   evtchnUnmask(fd: number, port: number): void;
   bufferAddress(buffer: NativeBuffer): number;
+  // ---- simulated Xen across threads (src/xen/sim/shared/) ----
+  /** A memfd mapped MAP_SHARED|MAP_FIXED over a page-aligned window of whole pages; returns its fd. */
+  memfdBackPages?(pages: NativeBuffer): number;
+  /** mmap(MAP_SHARED|MAP_FIXED) of the fd's page at `offset` onto memory + address. */
+  mapFdPage?(fd: number, offset: number, memory: NativeBuffer, address: number, writable: boolean): void;
+  /** Anonymous zero pages back over memory + address. */
+  restorePage?(memory: NativeBuffer, address: number): void;
   /** CLOCK_MONOTONIC_COARSE in ms (tick resolution, read from the vDSO without a system call); absent from older builds. */
   monotonicCoarseMs?(): number;
   /** One datagram to systemd's NOTIFY_SOCKET path ('@name': abstract namespace) from this process; absent from an older build. */

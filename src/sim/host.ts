@@ -8,13 +8,14 @@ import { silentLogger, type Logger } from '../log.js';
 import { EngineDataPath } from '../backend/datapath.js';
 import type { FeatureOptions } from '../backend/features.js';
 import type { NetworkInterfaceFactory, VifIdentity } from '../backend/vif.js';
+import type { EventChannels, GrantTable } from '../xen/types.js';
 import { BackendWatcher } from '../backend/watcher.js';
 import { SoftwareBridge } from '../sink/bridge.js';
 import { SimCtrlFrontend } from '../xen/sim/ctrl-frontend.js';
 import { SimEventChannels, type HeldWork } from '../xen/sim/event-channel.js';
 import { SimFrontendXenbus, type FrontendMode, type FrontendRingProvider } from '../xen/sim/frontend-xenbus.js';
 import { SimGrantTable } from '../xen/sim/grant-table.js';
-import { LINUX_NETFRONT_FEATURES, SimNetfront, type NetfrontFeatures } from '../xen/sim/netfront.js';
+import { LINUX_NETFRONT_FEATURES, SimNetfront, type NetfrontFeatures, type NetfrontQueueKeys } from '../xen/sim/netfront.js';
 import { SimToolstack, type SimNic } from '../xen/sim/toolstack.js';
 import { SimXenStore } from '../xen/sim/xenstore.js';
 
@@ -33,6 +34,23 @@ export interface SimHostOptions {
   /** What queues time their work with (default performance.now). */
   busyClock?: () => number;
   log?: Logger;
+  /**
+   * The grant table and event channels the backend uses, when its guests run on other threads
+   * (src/xen/sim/shared/); default this host's one-thread SimGrantTable and SimEventChannels.
+   */
+  backendXen?: { grants: GrantTable; events: EventChannels };
+}
+
+/**
+ * A guest's netfront that runs elsewhere (another thread, src/sim/guest-thread.ts) over the
+ * backend's `backendXen`: made before the handshake, so its rings and ports are known up front.
+ */
+export interface RemoteNetfront {
+  readonly split: boolean;
+  readonly queueKeys: readonly NetfrontQueueKeys[];
+  /** netfront.start(): carrier on, RX buffers posted. */
+  start(): Promise<void>;
+  close(): Promise<void>;
 }
 
 export interface SimGuestOptions {
@@ -52,12 +70,16 @@ export interface SimGuestOptions {
   ctrlRing?: boolean;
   /** The netfront's initial ring index (Linux: 0); a value near 2^32 exercises index wrap. */
   startIndex?: number;
+  /** The guest's netfront runs elsewhere (the host needs `backendXen`); `netfront` then throws. */
+  remote?: RemoteNetfront;
 }
 
 export interface SimGuest {
   readonly domid: number;
   readonly devid: number;
   readonly netfront: SimNetfront;
+  /** The netfront on another thread, for a guest added with `remote`. */
+  readonly remote: RemoteNetfront | undefined;
   /** Whether the guest has set up its rings, i.e. has a netfront (not before the backend's InitWait). */
   readonly hasRings: boolean;
   readonly xenbus: SimFrontendXenbus;
@@ -116,7 +138,8 @@ export class SimHost {
       log: this.log,
       dataPath: (vif: VifIdentity) => {
         const path = new EngineDataPath({
-          kernels: this.options.kernels, grants: this.grants, events: this.channels.forDomain(this.backendDomid),
+          kernels: this.options.kernels,
+          grants: this.options.backendXen?.grants ?? this.grants, events: this.options.backendXen?.events ?? this.channels.forDomain(this.backendDomid),
           clock: this.clock, busyClock: this.options.busyClock, log: this.log, fatalSlots: this.options.fatalSlots,
           rxDrainTimeoutMs: this.options.rxDrainTimeoutMs, rxStallTimeoutMs: this.options.rxStallTimeoutMs,
           schedule: (task, label) => this.channels.defer(this.backendDomid, task, label),
@@ -145,10 +168,13 @@ export class SimHost {
     // Linux netfront decides split channels from the backend's feature key inside
     // talk_to_netback, so the rings and ports are made when the xenbus side asks for them.
     let netfront: SimNetfront | undefined;
+    const remote = options.remote;
+    if (remote !== undefined && this.options.backendXen === undefined) throw new Error('simulated host: a remote guest needs the host\'s backendXen');
     const rings: FrontendRingProvider = {
       setupQueue: (queue, split) => {
-        netfront ??= new SimNetfront({ ...netfrontOptions, split: options.split ?? split });
-        const keys = netfront.queueKeys()[queue];
+        if (remote !== undefined && remote.split !== split) throw new Error(`guest ${options.domid}: its netfront was made with split=${remote.split}, the backend offers ${split}`);
+        if (remote === undefined) netfront ??= new SimNetfront({ ...netfrontOptions, split: options.split ?? split });
+        const keys = (remote?.queueKeys ?? netfront!.queueKeys())[queue];
         if (keys === undefined) throw new Error(`guest ${options.domid} has no queue ${queue}`);
         const channel = keys.eventChannel;
         return typeof channel === 'number'
@@ -173,13 +199,14 @@ export class SimHost {
       extraKeys: { ...(advertised.noCsumOffload ? { 'feature-no-csum-offload': '1' } : {}), ...ctrl?.keys(), ...options.frontendKeys },
     });
     const guest: SimGuest = {
-      domid: options.domid, devid, xenbus, ctrl,
+      domid: options.domid, devid, xenbus, ctrl, remote,
       get netfront(): SimNetfront {
+        if (remote !== undefined) throw new Error(`guest ${options.domid}'s netfront runs on another thread`);
         if (netfront === undefined) throw new Error(`guest ${options.domid} has not set up its rings yet`);
         return netfront;
       },
       get hasRings(): boolean {
-        return netfront !== undefined;
+        return netfront !== undefined || remote !== undefined;
       },
       dataPath: () => this.dataPaths.get(options.nic?.vifname ?? `vif${options.domid}.${devid}`),
     };
@@ -188,7 +215,8 @@ export class SimHost {
     await xenbus.start();
     await this.until(async () => (await this.xs.read(`${this.toolstack.backendPath({ domid: options.domid, devid, backendDomid: this.backendDomid })}/state`)) === '4',
       `backend of guest ${options.domid} Connected`);
-    guest.netfront.start();
+    if (remote !== undefined) await remote.start();
+    else guest.netfront.start();
     return guest;
   }
 
@@ -202,7 +230,7 @@ export class SimHost {
     if (guest === undefined) return;
     await guest.xenbus.close();
     await this.watcher.whenIdle();
-    guest.netfront.close();
+    await closeNetfront(guest);
     await guest.xenbus.stop();
     await this.toolstack.detach(domid, guest.devid, this.backendDomid);
     await this.watcher.whenIdle();
@@ -216,7 +244,7 @@ export class SimHost {
     for (const guest of this.guests.values()) {
       await guest.xenbus.close();
       await this.watcher.whenIdle();
-      if (guest.hasRings) guest.netfront.close();
+      if (guest.hasRings) await closeNetfront(guest);
       guest.ctrl?.close();
     }
     await this.watcher.stop();
@@ -261,4 +289,9 @@ export class SimHost {
     }
     throw new Error(`simulated host: timed out waiting for ${what}`);
   }
+}
+
+async function closeNetfront(guest: SimGuest): Promise<void> {
+  if (guest.remote !== undefined) await guest.remote.close();
+  else guest.netfront.close();
 }

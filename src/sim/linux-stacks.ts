@@ -3,9 +3,15 @@
 // SimHost guest's netfront joined by GuestTap to a second TAP in namespace B, so B's kernel is the
 // guest's IP stack and produces real checksum-partial and GSO frames. Used by the end-to-end tests
 // (test/engine/tap-e2e.test.ts) and the tap_e2e benchmark. Node only, root only.
+// With `guestThread`, the guest (netfront and guest TAP) runs on a worker thread of its own over
+// the cross-thread simulated Xen (guest-thread.ts), so this thread runs the backend alone.
 
 import { SimHost, type SimGuest } from './host.js';
 import { GuestTap, NETFRONT_GSO_MAX_SIZE } from './guest-tap.js';
+import { GuestThread } from './guest-thread.js';
+import { SharedEventChannels } from '../xen/sim/shared/shared-event-channels.js';
+import { SharedGrantTable } from '../xen/sim/shared/shared-grant-table.js';
+import { SharedXen } from '../xen/sim/shared/shared-xen.js';
 import { ip, linkJson, type Netns } from './netns.js';
 import type { TapOffloads } from '../tap/tap.js';
 import { tapInterfaces, type TapPort } from '../tap/port.js';
@@ -36,6 +42,8 @@ export interface LinuxStacksOptions {
   rxBuffers?: number;
   /** IPv6 addresses too (the namespaces start with IPv6 off). */
   ipv6?: boolean;
+  /** Run the guest (netfront + guest TAP) on a worker thread of its own (rxBuffers is then not available). */
+  guestThread?: boolean;
 }
 
 export class LinuxStacks {
@@ -49,6 +57,8 @@ export class LinuxStacks {
   private simGuest: SimGuest | undefined;
   private tap: GuestTap | undefined;
   private port: TapPort | undefined;
+  private thread: GuestThread | undefined;
+  private sharedXen: { xen: SharedXen; channels: SharedEventChannels } | undefined;
   private hostClosed = false;
 
   private constructor(options: LinuxStacksOptions) {
@@ -78,6 +88,11 @@ export class LinuxStacks {
     return defined(this.simGuest, 'guest');
   }
 
+  /** The guest's thread, when opened with `guestThread`. */
+  get guestThread(): GuestThread | undefined {
+    return this.thread;
+  }
+
   get guestTap(): GuestTap {
     return defined(this.tap, 'guest TAP');
   }
@@ -95,14 +110,28 @@ export class LinuxStacks {
       if (options.ipv6) await ns.exec('sysctl', '-q', '-w', ...['all.disable_ipv6=0', 'default.disable_ipv6=0', 'all.accept_dad=0', 'default.accept_dad=0'].map((key) => `net.ipv6.conf.${key}`));
     }
     const taps = tapInterfaces({ offloads: options.hostTap ?? { csum: true, tso4: true, tso6: true } });
+    let backendXen: { grants: SharedGrantTable; events: ReturnType<SharedEventChannels['forDomain']> } | undefined;
+    if (options.guestThread === true) {
+      const xen = SharedXen.create();
+      const channels = new SharedEventChannels(xen);
+      this.sharedXen = { xen, channels };
+      backendXen = { grants: new SharedGrantTable(xen, 0), events: channels.forDomain(0) };
+      this.thread = await GuestThread.spawn({ xen, domid: 7, queues: options.queues ?? 1, features: options.frontend });
+    }
     this.simHost = new SimHost({
-      kernels: options.kernels, features: { maxQueues: options.queues ?? 1 },
+      kernels: options.kernels, features: { maxQueues: options.queues ?? 1 }, backendXen,
       interfaces: { create: async (name, opts) => { this.port = await taps.create(name, opts) as TapPort; return this.port; } },
     });
     await this.simHost.start();
-    this.simGuest = await this.simHost.addGuest({ domid: 7, queues: options.queues ?? 1, features: options.frontend, nic: { vifname: vifName, mtu: options.mtu } });
-    if (options.rxBuffers !== undefined) this.simGuest.netfront.setRxBufferLimit(options.rxBuffers);
-    this.tap = GuestTap.open({ netfront: this.simGuest.netfront, name: guestTapName, mtu: options.mtu ?? 1500, queue: 'flow' });
+    this.simGuest = await this.simHost.addGuest({
+      domid: 7, queues: options.queues ?? 1, features: options.frontend, nic: { vifname: vifName, mtu: options.mtu }, remote: this.thread,
+    });
+    if (this.thread !== undefined) {
+      await this.thread.openTap(guestTapName, options.mtu ?? 1500);
+    } else {
+      if (options.rxBuffers !== undefined) this.simGuest.netfront.setRxBufferLimit(options.rxBuffers);
+      this.tap = GuestTap.open({ netfront: this.simGuest.netfront, name: guestTapName, mtu: options.mtu ?? 1500, queue: 'flow' });
+    }
 
     await ip('link', 'set', 'dev', vifName, 'netns', hostNs.name);
     await ip('link', 'set', 'dev', guestTapName, 'netns', guestNs.name);
@@ -129,6 +158,9 @@ export class LinuxStacks {
     try {
       this.tap?.close();
       await this.closeHost();
+      await this.thread?.close();
+      this.sharedXen?.channels.close();
+      this.sharedXen?.xen.close();
     } finally {
       await this.hostNs.destroy();
       await this.guestNs.destroy();

@@ -12,7 +12,7 @@ import { announceSkip, linkJson, withTimeout } from '../tap/env.js';
 const run = promisify(execFile);
 const bin = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
 
-interface Row { group: string; kernel: string; impl: string; size: number; GBps: number; Gbitps: number; Mops: number; ns_per_op: number; note: string }
+interface Row { group: string; kernel: string; impl: string; size: number; GBps: number; Gbitps: number; Mops: number; ns_per_op: number; note: string; backend_cpu_s?: number; per_core_Gbitps?: number; per_core_Mops?: number }
 
 describe('wasm-netback bench', () => {
   it('bench_json_rows_have_the_schema_and_both_impls', async () => {
@@ -92,17 +92,27 @@ describe.skipIf(announceSkip(TAP_SUITE))('wasm-netback bench --group tap_e2e (ro
     const { stdout, stderr } = await running;
     const rows = stdout.trim().split('\n').map((line) => JSON.parse(line) as Row);
     expect(stderr).not.toMatch(/skipped/);
-    expect(rows.map((r) => r.kernel).sort()).toEqual(['guest_rx_tcp_bulk', 'guest_rx_udp_64B', 'guest_tx_tcp_bulk', 'guest_tx_udp_64B']);
+    const kernels = ['guest_rx_tcp_bulk', 'guest_rx_udp_64B', 'guest_tx_tcp_bulk', 'guest_tx_udp_64B'];
+    // each engine row (guest on its own thread) with its veth anchor between the same namespaces
+    expect(rows.map((r) => `${r.kernel} ${r.impl}`).sort()).toEqual(kernels.flatMap((k) => [`${k} veth`, `${k} wasm+tap`]));
     for (const r of rows) {
       expect(r.group).toBe('tap_e2e');
-      expect(r.impl).toBe('wasm+tap');
-      expect(r.Mops, r.kernel).toBeGreaterThan(0);
+      expect(r.Mops, `${r.kernel} ${r.impl}`).toBeGreaterThan(0);
+      if (r.impl === 'wasm+tap') {
+        // the backend thread's own CPU time and the figures per backend core
+        expect(r.backend_cpu_s, r.kernel).toBeGreaterThan(0);
+        expect(r.per_core_Mops, r.kernel).toBeGreaterThan(0);
+        expect(r.per_core_Gbitps, r.kernel).toBeGreaterThan(0);
+      } else {
+        expect(r.backend_cpu_s, r.kernel).toBeUndefined();
+      }
     }
     for (const kernel of ['guest_tx_tcp_bulk', 'guest_rx_tcp_bulk']) {
-      const bulk = rows.find((r) => r.kernel === kernel)!;
-      expect(bulk.Gbitps, kernel).toBeGreaterThan(0);
-      // TSO on both TAPs: the transfers cross the ring as GSO frames, far above one MTU
-      expect(bulk.size, kernel).toBeGreaterThan(1514);
+      for (const bulk of rows.filter((r) => r.kernel === kernel)) {
+        expect(bulk.Gbitps, kernel).toBeGreaterThan(0);
+        // TSO on both TAPs (and on the veth): the transfers cross as GSO frames, far above one MTU
+        expect(bulk.size, `${kernel} ${bulk.impl}`).toBeGreaterThan(1514);
+      }
     }
     expect(await leftBehind(pid)).toEqual([]);
   });

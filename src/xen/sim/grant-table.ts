@@ -28,7 +28,7 @@ function bytesOf(entry: GrantEntry): Uint8Array {
   return mapped === undefined ? entry.frame.bytes : mapped.instance.bytes.subarray(mapped.address, mapped.address + XEN_PAGE_SIZE);
 }
 
-interface OpFormat {
+export interface OpFormat {
   size: number; gref: number; guestOffset: number; len: number; local: number; status: number; flags: number; toGuest: number;
   /** The layout is exactly gref u32, offset u16, len u16, local u32, status s16, flags u16 (so ops read as u32 words). */
   packed: boolean;
@@ -37,7 +37,7 @@ interface OpFormat {
 const opFormats = new WeakMap<KernelInstance, OpFormat>();
 
 /** The GNTOP_* layout, read from the kernels' exports once per instance. */
-function opFormat(k: KernelInstance): OpFormat {
+export function opFormat(k: KernelInstance): OpFormat {
   let format = opFormats.get(k);
   if (format === undefined) {
     format = {
@@ -60,7 +60,7 @@ function opFormat(k: KernelInstance): OpFormat {
 const WORD_COPY_MAX = 128;
 
 /** memcpy between two buffers (Wasm memory, a guest chunk), each given as a whole-buffer byte array and DataView. */
-function copyBytes(from: Uint8Array, fromView: DataView, fromOffset: number, to: Uint8Array, toView: DataView, toOffset: number, length: number): void {
+export function copyBytes(from: Uint8Array, fromView: DataView, fromOffset: number, to: Uint8Array, toView: DataView, toOffset: number, length: number): void {
   if (length > WORD_COPY_MAX) {
     to.set(new Uint8Array(from.buffer, from.byteOffset + fromOffset, length), toOffset);
     return;

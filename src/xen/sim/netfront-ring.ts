@@ -3,7 +3,7 @@
 // page the backend mapped lives inside its Wasm memory, which may have grown (a new buffer).
 // see: xen/include/public/io/ring.h; netif-protocol.md §1
 
-import type { SimGrantTable } from './grant-table.js';
+import type { GrantingTable } from './frontend-handles.js';
 
 export const RING_HEADER = 64;
 /** Both data rings hold 256 entries (TX 12-byte, RX 8-byte entries). see: netif-protocol.md §1 */
@@ -12,14 +12,15 @@ export const TX_ENTRY_SIZE = 12;
 export const RX_ENTRY_SIZE = 8;
 export const XEN_PAGE_SIZE = 4096;
 
+// the header's u32 words: req_prod, req_event, rsp_prod, rsp_event
 const REQ_PROD = 0;
-const REQ_EVENT = 4;
-const RSP_PROD = 8;
-const RSP_EVENT = 12;
+const REQ_EVENT = 1;
+const RSP_PROD = 2;
+const RSP_EVENT = 3;
 
 export class SharedRing {
   constructor(
-    private readonly grants: SimGrantTable,
+    private readonly grants: GrantingTable,
     private readonly owner: number,
     readonly ref: number,
     readonly entrySize: number,
@@ -31,14 +32,22 @@ export class SharedRing {
     return new DataView(page.buffer, page.byteOffset, page.byteLength);
   }
 
-  get reqProd(): number { return this.view().getUint32(REQ_PROD, true); }
-  set reqProd(v: number) { this.view().setUint32(REQ_PROD, v >>> 0, true); }
-  get reqEvent(): number { return this.view().getUint32(REQ_EVENT, true); }
-  set reqEvent(v: number) { this.view().setUint32(REQ_EVENT, v >>> 0, true); }
-  get rspProd(): number { return this.view().getUint32(RSP_PROD, true); }
-  set rspProd(v: number) { this.view().setUint32(RSP_PROD, v >>> 0, true); }
-  get rspEvent(): number { return this.view().getUint32(RSP_EVENT, true); }
-  set rspEvent(v: number) { this.view().setUint32(RSP_EVENT, v >>> 0, true); }
+  // The indices are read and written with Atomics: the backend may run on another thread (the
+  // shared simulation), and a producer index must not be seen before the slots it publishes (Xen
+  // x86 guests and backends are little-endian, as Uint32Array is on every host Node runs on).
+  get reqProd(): number { return Atomics.load(this.indices(), REQ_PROD); }
+  set reqProd(v: number) { Atomics.store(this.indices(), REQ_PROD, v >>> 0); }
+  get reqEvent(): number { return Atomics.load(this.indices(), REQ_EVENT); }
+  set reqEvent(v: number) { Atomics.store(this.indices(), REQ_EVENT, v >>> 0); }
+  get rspProd(): number { return Atomics.load(this.indices(), RSP_PROD); }
+  set rspProd(v: number) { Atomics.store(this.indices(), RSP_PROD, v >>> 0); }
+  get rspEvent(): number { return Atomics.load(this.indices(), RSP_EVENT); }
+  set rspEvent(v: number) { Atomics.store(this.indices(), RSP_EVENT, v >>> 0); }
+
+  private indices(): Uint32Array {
+    const page = this.grants.page(this.owner, this.ref);
+    return new Uint32Array(page.buffer, page.byteOffset, 4);
+  }
 
   /** Byte offset in the page of the slot for free-running index `index`. */
   slot(index: number): number {

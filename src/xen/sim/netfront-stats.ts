@@ -2,7 +2,7 @@
 // ethtool keys where one exists, and the context the TX and RX halves share with the device.
 // see: xen-netfront.c xennet_get_stats64, xennet_stats (rx_gso_checksum_fixup)
 
-import type { SimGrantTable } from './grant-table.js';
+import type { GrantingTable } from './frontend-handles.js';
 
 export const NETFRONT_COUNTERS = [
   { name: 'tx_packets', field: 'txPackets', description: 'frames placed on the TX ring' },
@@ -53,7 +53,7 @@ export interface NetfrontGso {
 export interface NetfrontContext {
   readonly domid: number;
   readonly backendDomid: number;
-  readonly grants: SimGrantTable;
+  readonly grants: GrantingTable;
   readonly stats: NetfrontStats;
   readonly broken: boolean;
   readonly carrier: boolean;

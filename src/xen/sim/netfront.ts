@@ -5,8 +5,7 @@
 // see: xen-netfront.c setup_netfront, setup_netfront_single/_split, xennet_connect,
 // xennet_tx_interrupt / xennet_rx_interrupt / xennet_interrupt, xennet_disconnect_backend
 
-import type { SimEventChannels, SimPort } from './event-channel.js';
-import type { SimGrantTable } from './grant-table.js';
+import type { FrontendEventChannels, FrontendPort, GrantingTable } from './frontend-handles.js';
 import { RX_ENTRY_SIZE, SharedRing, TX_ENTRY_SIZE } from './netfront-ring.js';
 import { NetfrontRxQueue, realClock, type NetfrontClock, type NetfrontPacket } from './netfront-rx.js';
 import { emptyStats, type NetfrontContext, type NetfrontStats } from './netfront-stats.js';
@@ -42,8 +41,8 @@ export interface NetfrontQueueKeys {
 export interface SimNetfrontOptions {
   domid: number;
   backendDomid?: number;
-  grants: SimGrantTable;
-  channels: SimEventChannels;
+  grants: GrantingTable;
+  channels: FrontendEventChannels;
   /** Queues (min of the backend's multi-queue-max-queues and the guest's max_queues). Default 1. */
   queues?: number;
   /** Split TX/RX event channels (the backend offered feature-split-event-channels). Default false. */
@@ -70,9 +69,9 @@ export interface NetfrontEvents {
 interface Queue {
   tx: NetfrontTxQueue;
   rx: NetfrontRxQueue;
-  txPort: SimPort;
+  txPort: FrontendPort;
   /** The same port as txPort with a single channel. */
-  rxPort: SimPort;
+  rxPort: FrontendPort;
   hostile: boolean;
   hostileGrants: number[];
 }
@@ -99,7 +98,7 @@ export class SimNetfront {
   readonly split: boolean;
   readonly features: Readonly<NetfrontFeatures>;
   backendFeatures: TxPeerFeatures;
-  private readonly grants: SimGrantTable;
+  private readonly grants: GrantingTable;
   private readonly queues: Queue[] = [];
   private readonly listeners: { [K in keyof NetfrontEvents]: Set<NetfrontEvents[K]> } = { receive: new Set(), wake: new Set(), broken: new Set() };
   private readonly counters: NetfrontStats = emptyStats();
@@ -135,8 +134,8 @@ export class SimNetfront {
       const rxRing = new SharedRing(this.grants, this.domid, this.grants.grantAccess(this.domid, this.backendDomid, false), RX_ENTRY_SIZE);
       rxRing.init(start);
       let queue!: Queue;
-      let txPort: SimPort;
-      let rxPort: SimPort;
+      let txPort: FrontendPort;
+      let rxPort: FrontendPort;
       if (this.split) {
         txPort = options.channels.allocUnbound(this.domid, this.backendDomid, () => this.txInterrupt(queue));
         rxPort = options.channels.allocUnbound(this.domid, this.backendDomid, () => this.rxInterrupt(queue));
