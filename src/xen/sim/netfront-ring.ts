@@ -32,21 +32,29 @@ export class SharedRing {
     return new DataView(page.buffer, page.byteOffset, page.byteLength);
   }
 
-  // The indices are read and written with Atomics: the backend may run on another thread (the
-  // shared simulation), and a producer index must not be seen before the slots it publishes (Xen
-  // x86 guests and backends are little-endian, as Uint32Array is on every host Node runs on).
-  get reqProd(): number { return Atomics.load(this.indices(), REQ_PROD); }
-  set reqProd(v: number) { Atomics.store(this.indices(), REQ_PROD, v >>> 0); }
-  get reqEvent(): number { return Atomics.load(this.indices(), REQ_EVENT); }
-  set reqEvent(v: number) { Atomics.store(this.indices(), REQ_EVENT, v >>> 0); }
-  get rspProd(): number { return Atomics.load(this.indices(), RSP_PROD); }
-  set rspProd(v: number) { Atomics.store(this.indices(), RSP_PROD, v >>> 0); }
-  get rspEvent(): number { return Atomics.load(this.indices(), RSP_EVENT); }
-  set rspEvent(v: number) { Atomics.store(this.indices(), RSP_EVENT, v >>> 0); }
+  get reqProd(): number { return this.index(REQ_PROD); }
+  set reqProd(v: number) { this.setIndex(REQ_PROD, v); }
+  get reqEvent(): number { return this.index(REQ_EVENT); }
+  set reqEvent(v: number) { this.setIndex(REQ_EVENT, v); }
+  get rspProd(): number { return this.index(RSP_PROD); }
+  set rspProd(v: number) { this.setIndex(RSP_PROD, v); }
+  get rspEvent(): number { return this.index(RSP_EVENT); }
+  set rspEvent(v: number) { this.setIndex(RSP_EVENT, v); }
 
-  private indices(): Uint32Array {
+  // A page in shared memory may be read by a backend on another thread (src/xen/sim/shared/): its
+  // indices go through Atomics, so a producer index is never seen before the slots it publishes
+  // (Xen x86 guests are little-endian, as Uint32Array is wherever Node runs). A page of the
+  // one-thread simulation keeps the plain DataView access.
+  private index(word: number): number {
     const page = this.grants.page(this.owner, this.ref);
-    return new Uint32Array(page.buffer, page.byteOffset, 4);
+    if (page.buffer instanceof SharedArrayBuffer) return Atomics.load(new Uint32Array(page.buffer, page.byteOffset, 4), word);
+    return new DataView(page.buffer, page.byteOffset, 16).getUint32(word * 4, true);
+  }
+
+  private setIndex(word: number, value: number): void {
+    const page = this.grants.page(this.owner, this.ref);
+    if (page.buffer instanceof SharedArrayBuffer) Atomics.store(new Uint32Array(page.buffer, page.byteOffset, 4), word, value >>> 0);
+    else new DataView(page.buffer, page.byteOffset, 16).setUint32(word * 4, value >>> 0, true);
   }
 
   /** Byte offset in the page of the slot for free-running index `index`. */
