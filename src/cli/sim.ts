@@ -18,6 +18,7 @@ import { CliError, EX_NOPERM, EX_SOFTWARE, EX_UNAVAILABLE, integerOption, second
 import { CONTROL_SOCKET_OFF } from './control-protocol.js';
 import { startControlServer, type ControlServer } from './control-server.js';
 import { MetricsAddressError, parseMetricsAddress, startMetricsServer, type MetricsAddress, type MetricsServer } from './metrics-server.js';
+import { DROP_COUNTER, formatBytes, formatMbps, LiveDisplay, liveRow, mbps } from './live-display.js';
 import { sdNotify } from './sd-notify.js';
 import { startVizServer, type VizServer } from './viz-server.js';
 
@@ -51,7 +52,7 @@ export interface VifSummary {
   bytes: { tx: number; rx: number };
   drops: { total: number; byCounter: Record<string, number> };
   errors: { total: number; byCounter: Record<string, number> };
-  /** Mbit/s over the run, each direction. */
+  /** Mbit/s over the run, each direction, to one decimal (as printed). */
   throughput: { txMbps: number; rxMbps: number };
   traffic: GuestTrafficStats | null;
 }
@@ -76,7 +77,6 @@ export interface SimSummary {
 }
 
 const DEFAULT_VIZ_PORT = 7040;
-const DROP_COUNTER = /drop|expired/i;
 const ERROR_COUNTER = /^(tx_fatal|rx_copy_errors|ctrl_rejected)$/;
 
 export function registerSim(program: Command): void {
@@ -186,7 +186,7 @@ export async function runSim(options: SimOptions): Promise<number> {
   }
 
   const mode = options.tap ? 'tap' : 'bridge';
-  log(`wasm-netback sim: ${options.guests} guests${hostileDomid !== undefined ? ` + 1 hostile (domid ${hostileDomid})` : ''}, ${options.queues} queue(s) each, ${mode === 'tap' ? 'real TAP devices (join them to a bridge for the guests to reach each other)' : 'in-process bridge'}`);
+  log(`wasm-netback sim: ${options.guests} guests${hostileDomid !== undefined ? ` + 1 hostile (domid ${hostileDomid})` : ''}, ${options.queues} queue(s) each, ${mode === 'tap' ? 'real TAPs (put them on a bridge)' : 'in-process bridge'}`);
   if (viz !== undefined) {
     log(viz.page ? `visualizer: ${viz.url}` : `visualizer data: ${viz.url}snapshot (JSON), ${viz.url}events (Server-Sent Events) — the page is not built here`);
   }
@@ -197,14 +197,16 @@ export async function runSim(options: SimOptions): Promise<number> {
   notifySystemd({ READY: 1, MAINPID: process.pid });
 
   const started = performance.now();
-  const display = new LiveDisplay(process.stdout.isTTY === true && !options.json);
+  const display = new LiveDisplay(process.stdout, !options.json);
   let last = { time: started, vifs: snapshotHost(host).vifs };
+  const hostileName = hostileDomid === undefined ? undefined : last.vifs.find((vif) => vif.domid === hostileDomid)?.name;
+  const title = `${last.vifs.length} vifs${hostileName === undefined ? '' : `, ${hostileName} hostile`}`;
   const draw = () => {
     const now = performance.now();
     const snapshot = snapshotHost(host);
-    const lines = snapshot.vifs.map((vif) => liveLine(vif, last.vifs.find((v) => v.name === vif.name), (now - last.time) / 1000, vif.domid === hostileDomid));
+    const rows = snapshot.vifs.map((vif) => liveRow(vif, last.vifs.find((v) => v.name === vif.name), (now - last.time) / 1000));
     last = { time: now, vifs: snapshot.vifs };
-    if (!options.json) display.show(lines, `${((now - started) / 1000).toFixed(1)} s`);
+    if (!options.json) display.show(title, rows, `${((now - started) / 1000).toFixed(1)} s`);
   };
   const ticker = setInterval(draw, display.tty ? 500 : 1000);
 
@@ -280,7 +282,6 @@ function pick(counters: Record<string, number>, pattern: RegExp): Record<string,
 }
 
 const total = (counters: Record<string, number>) => Object.values(counters).reduce((a, b) => a + b, 0);
-const mbps = (bytes: number, seconds: number) => (seconds > 0 ? Math.round((bytes * 8) / seconds / 1e4) / 100 : 0);
 
 export function summarize(vifs: VifSnapshot[], traffic: GuestTrafficStats[], hostileDomid: number | undefined, seconds: number,
   mode: 'bridge' | 'tap', options: SimOptions, bridge: SimSummary['bridge']): SimSummary {
@@ -314,62 +315,27 @@ export function summarize(vifs: VifSnapshot[], traffic: GuestTrafficStats[], hos
     };
   });
   if (unexpectedDrops !== 0) problems.push(`${unexpectedDrops} unexpected drops/errors`);
-  if (mode === 'tap' && problems.length > 0) problems.push('with --tap the guests reach each other only once their TAPs are on a bridge');
+  if (mode === 'tap' && problems.length > 0) problems.push('with --tap, traffic crosses only once the TAPs are on a bridge');
   return {
     seconds: Math.round(seconds * 1000) / 1000, mode, guests: options.guests, queues: options.queues, vifs: out, bridge,
     unexpectedDrops, ok: problems.length === 0, problems,
   };
 }
 
-function human(bytes: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) { value /= 1000; unit++; }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
-
-function liveLine(vif: VifSnapshot, before: VifSnapshot | undefined, seconds: number, hostile: boolean): string {
-  const c = vif.counters;
-  const p = before?.counters ?? {};
-  const rate = (key: string) => (seconds > 0 ? mbps((c[key] ?? 0) - (p[key] ?? 0), seconds) : 0);
-  const drops = total(pick(c, DROP_COUNTER));
-  const state = vif.disabled !== null ? `DISABLED (${vif.disabled})` : vif.state;
-  return `${vif.name.padEnd(8)} ${state.padEnd(10)} q${vif.queues.length}  tx ${String(c.tx_ring_packets ?? 0).padStart(8)} pkts ${human(c.tx_ring_bytes ?? 0).padStart(8)} ${rate('tx_ring_bytes').toFixed(0).padStart(6)} Mbit/s  `
-    + `rx ${String(c.rx_ring_packets ?? 0).padStart(8)} pkts ${human(c.rx_ring_bytes ?? 0).padStart(8)} ${rate('rx_ring_bytes').toFixed(0).padStart(6)} Mbit/s  drops ${drops}${hostile ? '  (hostile)' : ''}`;
-}
-
-/** Redraws the block in place on a TTY; prints plain timestamped lines otherwise. */
-class LiveDisplay {
-  private drawn = 0;
-  constructor(readonly tty: boolean) {}
-
-  show(lines: string[], time: string): void {
-    if (this.tty) {
-      let out = this.drawn > 0 ? `\x1b[${this.drawn}A` : '';
-      for (const line of [`[${time}]`, ...lines]) out += `\x1b[2K${line}\n`;
-      process.stdout.write(out);
-      this.drawn = lines.length + 1;
-    } else {
-      process.stdout.write(lines.map((line) => `[${time}] ${line}\n`).join(''));
-    }
-  }
-
-  done(): void {
-    this.drawn = 0;
-  }
-}
-
 export function formatSummary(summary: SimSummary): string {
+  // each line short enough for an 80-column terminal with ordinary figures
   const lines = [`summary after ${summary.seconds.toFixed(1)} s (${summary.mode}):`];
   for (const vif of summary.vifs) {
     const f = vif.features === null ? '-' : Object.entries(vif.features).filter(([, on]) => on).map(([name]) => name).join(',');
-    lines.push(`  ${vif.name}${vif.hostile ? ' (hostile)' : ''}: ${vif.disabled !== null ? `disabled: ${vif.disabled}` : vif.state}, carrier ${vif.carrier ? 'on' : 'off'}, ${vif.queues} queue(s), features ${f}`);
-    lines.push(`    guest tx ${vif.packets.tx} pkts ${human(vif.bytes.tx)} (${vif.throughput.txMbps} Mbit/s), guest rx ${vif.packets.rx} pkts ${human(vif.bytes.rx)} (${vif.throughput.rxMbps} Mbit/s)`);
+    lines.push(`  ${vif.name}${vif.hostile ? ' (hostile)' : ''}: ${vif.disabled !== null ? `disabled: ${vif.disabled}` : vif.state}, carrier ${vif.carrier ? 'on' : 'off'}, ${vif.queues} queue(s)`);
+    lines.push(`    features ${f}`);
+    lines.push(`    guest tx ${vif.packets.tx} pkts ${formatBytes(vif.bytes.tx)}, ${formatMbps(vif.throughput.txMbps)} Mbit/s`);
+    lines.push(`    guest rx ${vif.packets.rx} pkts ${formatBytes(vif.bytes.rx)}, ${formatMbps(vif.throughput.rxMbps)} Mbit/s`);
     lines.push(`    drops ${vif.drops.total}${vif.drops.total ? ` ${JSON.stringify(vif.drops.byCounter)}` : ''}, errors ${vif.errors.total}${vif.errors.total ? ` ${JSON.stringify(vif.errors.byCounter)}` : ''}`);
     if (vif.traffic !== null) {
       const t = vif.traffic;
-      lines.push(`    ping → dom${t.peer}: ${t.pongsReceived}/${t.pingsSent} answered, rtt ${t.rttMs.toFixed(2)} ms; bulk sent ${human(t.bulkBytesSent)}, received ${human(t.bulkBytesReceived)}`);
+      lines.push(`    ping → dom${t.peer}: ${t.pongsReceived}/${t.pingsSent} answered, rtt ${t.rttMs.toFixed(2)} ms`);
+      lines.push(`    bulk sent ${formatBytes(t.bulkBytesSent)}, received ${formatBytes(t.bulkBytesReceived)}`);
     }
   }
   if (summary.ok) lines.push('ok: traffic both ways on every guest vif, no unexpected drops');
