@@ -30,15 +30,46 @@ export class TapPort implements PacketPort {
   readonly sink = this;
   readonly offloads: SinkOffloads;
   readonly stats: TapPortStats = { txFrames: 0, txDropped: 0, rxFrames: 0, rxDropped: 0, readErrors: 0, carrierErrors: 0, rxPaused: 0 };
+  /** Frames go out on the first queue and the link's ioctls go there; frames come in on every queue. */
   private readonly tap: TapDevice;
+  private readonly taps: readonly TapDevice[];
   private readonly buffer = new Uint8Array(MAX_FRAME);
   private receiver: PacketReceiver | undefined;
   private paused = false;
 
-  constructor(tap: TapDevice, offloads: TapOffloads) {
-    this.tap = tap;
-    this.name = tap.name;
+  constructor(taps: TapDevice | readonly TapDevice[], offloads: TapOffloads) {
+    this.taps = Array.isArray(taps) ? taps : [taps as TapDevice];
+    this.tap = this.taps[0]!;
+    this.name = this.tap.name;
     this.offloads = { csum: offloads.csum === true, tso4: offloads.tso4 === true, tso6: offloads.tso6 === true };
+  }
+
+  /**
+   * `count` queues of the multi-queue TAP `name` that another thread holds (TapDevice.attachQueue):
+   * a worker thread's port for one vif. Closing it closes the queues, never the device.
+   */
+  static attachQueues(name: string, count: number, offloads: TapOffloads = { csum: true, tso4: true, tso6: true }): TapPort {
+    const taps: TapDevice[] = [];
+    try {
+      for (let i = 0; i < count; i++) taps.push(TapDevice.attachQueue(name));
+    } catch (error) {
+      for (const tap of taps) tap.close();
+      throw error;
+    }
+    return new TapPort(taps, offloads);
+  }
+
+  /** The fds of this port's queues (a worker reports them: they outlive a thread that dies). */
+  get fds(): number[] {
+    return this.taps.filter((tap) => !tap.closed).map((tap) => tap.fd);
+  }
+
+  /**
+   * Takes the opener's queue out of the kernel's spread (false) or back (true): a vif whose queues
+   * run on worker threads reads nothing here. see: TapDevice.setQueueAttached
+   */
+  setQueueAttached(attached: boolean): void {
+    this.tap.setQueueAttached(attached);
   }
 
   /**
@@ -73,7 +104,7 @@ export class TapPort implements PacketPort {
   setReceiver(receiver: PacketReceiver | undefined): void {
     this.receiver = receiver;
     this.paused = false;
-    this.tap.onReadable(receiver === undefined ? null : () => this.drain());
+    for (const tap of this.taps) tap.onReadable(receiver === undefined ? null : () => this.drain(tap));
   }
 
   /**
@@ -93,7 +124,7 @@ export class TapPort implements PacketPort {
   resume(): void {
     if (!this.paused || this.receiver === undefined || this.tap.closed) return;
     this.paused = false;
-    this.tap.onReadable(() => this.drain()); // level-triggered: fires at once if frames wait
+    for (const tap of this.taps) tap.onReadable(() => this.drain(tap)); // level-triggered: fires at once if frames wait
   }
 
   setUp(up: boolean): void {
@@ -102,15 +133,15 @@ export class TapPort implements PacketPort {
 
   async close(): Promise<void> {
     this.receiver = undefined;
-    this.tap.close();
+    for (const tap of this.taps) tap.close();
   }
 
   abandon(): void {
     this.receiver = undefined;
-    this.tap.abandon();
+    for (const tap of this.taps) tap.abandon();
   }
 
-  private drain(): void {
+  private drain(tap: TapDevice): void {
     const receiver = this.receiver;
     if (receiver === undefined) return;
     let frames = 0;
@@ -119,12 +150,12 @@ export class TapPort implements PacketPort {
         // stop watching (a level-triggered poll would spin) until the receiver calls resume()
         this.paused = true;
         this.stats.rxPaused++;
-        this.tap.onReadable(null);
+        for (const queue of this.taps) queue.onReadable(null);
         break;
       }
       let length: number;
       try {
-        length = this.tap.readInto(this.buffer, 0, this.buffer.length);
+        length = tap.readInto(this.buffer, 0, this.buffer.length);
       } catch (error) {
         if (!(error instanceof SyscallError)) throw error;
         this.stats.readErrors++;
@@ -143,9 +174,21 @@ export class TapPort implements PacketPort {
  * daemon) marks each with its vif's backend path so it survives a crash of this process and the
  * restarted daemon carries on with it.
  */
-export function tapInterfaces(options: { up?: boolean; offloads?: TapOffloads; persistent?: boolean } = {}): NetworkInterfaceFactory {
-  const { persistent, ...open } = options;
+export function tapInterfaces(options: { up?: boolean; offloads?: TapOffloads; persistent?: boolean; detached?: boolean } = {}): NetworkInterfaceFactory {
+  const { persistent, detached, ...open } = options;
   return {
-    create: async (name, { mtu, owner }) => TapPort.open(name, { mtu, ...open, owner: persistent === true ? owner : undefined }),
+    create: async (name, { mtu, owner }) => {
+      const port = TapPort.open(name, { mtu, ...open, owner: persistent === true ? owner : undefined });
+      // `detached`: the vif's queues run on worker threads, which attach TAP queues of their own
+      if (detached === true) {
+        try {
+          port.setQueueAttached(false);
+        } catch (error) {
+          await port.close();
+          throw error;
+        }
+      }
+      return port;
+    },
   };
 }

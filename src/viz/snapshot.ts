@@ -101,10 +101,21 @@ const NETRXF_EXTRA_INFO = 0x8;
 const XEN_NETIF_EXTRA_FLAG_MORE = 0x1;
 const XEN_NETIF_EXTRA_TYPE_GSO = 1;
 
+/**
+ * A data path whose queues run on another thread (a pool worker, src/pool/): it gives its
+ * queues' snapshots from what the worker published, without the slot-level detail.
+ */
+export interface PublishedDataPath {
+  readonly carrier: boolean;
+  readonly disabled: { readonly code: string } | undefined;
+  counters(): Record<string, number>;
+  queueSnapshots(): QueueSnapshot[];
+}
+
 /** What a snapshot reads: the vifs a watcher serves and their data paths by name (a SimHost, or the daemon). */
 export interface SnapshotSource {
   readonly watcher: Pick<SimHost['watcher'], 'vifs'>;
-  readonly dataPaths: ReadonlyMap<string, EngineDataPath>;
+  readonly dataPaths: ReadonlyMap<string, EngineDataPath | PublishedDataPath>;
 }
 
 export function snapshotHost(host: SnapshotSource): HostSnapshot {
@@ -120,7 +131,7 @@ export function snapshotHost(host: SnapshotSource): HostSnapshot {
       features: { ...(vif.config?.features ?? {}) },
       carrier: path?.carrier ?? false,
       disabled: path?.disabled?.code ?? null,
-      queues: path?.queues.map(snapshotQueue) ?? [],
+      queues: path === undefined ? [] : 'queueSnapshots' in path ? path.queueSnapshots() : path.queues.map(snapshotQueue),
       counters: path?.counters() ?? {},
     });
   }
@@ -148,7 +159,15 @@ function snapshotQueue(queue: NetbackQueue): QueueSnapshot {
   };
 }
 
-function indices(k: KernelInstance, ring: string, cons: string, pvt: string): Omit<RingSnapshot, 'batch'> {
+export type RingIndices = Omit<RingSnapshot, 'batch' | 'pending'>;
+
+/** Both rings' indices of a queue, without the slots (what a pool worker publishes). */
+export function ringIndices(queue: NetbackQueue): { tx: RingIndices; rx: RingIndices } {
+  const k = queue.kernels;
+  return { tx: indices(k, 'TX', 'QS_TX_REQ_CONS', 'QS_TX_RSP_PROD_PVT'), rx: indices(k, 'RX', 'QS_RX_REQ_CONS', 'QS_RX_RSP_PROD_PVT') };
+}
+
+function indices(k: KernelInstance, ring: string, cons: string, pvt: string): RingIndices {
   const view = k.view;
   const page = k.constant(`${ring}_RING_OFFSET`);
   const state = k.constant('QUEUE_STATE_OFFSET');

@@ -34,6 +34,11 @@ export class RealEventChannels implements EventChannels {
     this.log = options.log ?? silentLogger;
   }
 
+  /** The device's fd while open: a worker thread reports it, since fds outlive a thread that dies. */
+  get openFd(): number | undefined {
+    return this.fd;
+  }
+
   open(): void {
     if (this.fd !== undefined) return;
     try {

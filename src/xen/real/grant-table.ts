@@ -43,6 +43,11 @@ export class RealGrantTable implements GrantTable {
     this.log = options.log ?? silentLogger;
   }
 
+  /** The device's fd while open: a worker thread reports it, since fds outlive a thread that dies. */
+  get openFd(): number | undefined {
+    return this.fd;
+  }
+
   /** Opens /dev/xen/gntdev now (the daemon does this at start so a missing device fails early). */
   open(): void {
     if (this.fd !== undefined) return;
