@@ -11,6 +11,7 @@ import { engineBenchesWithBaseline, loadBaselineEngine } from './engine-baseline
 import { formatTable, type BenchRow, type TimingOptions } from './harness.js';
 import { KERNEL_BENCHES } from './kernels.js';
 import { TAP_E2E_GROUP, tapEndToEndBenches } from './tap-e2e.js';
+import { SCALE_GROUP, scaleBenches } from './scale.js';
 
 export interface BenchOptions {
   quick?: boolean;
@@ -31,7 +32,7 @@ export interface BenchOptions {
   warn?: (line: string) => void;
 }
 
-export const BENCH_GROUPS = ['csum_raw', 'csum_l4', 'gso', 'tx_parse', 'rx_pack', 'toeplitz', 'flow_hash', 'engine', TAP_E2E_GROUP] as const;
+export const BENCH_GROUPS = ['csum_raw', 'csum_l4', 'gso', 'tx_parse', 'rx_pack', 'toeplitz', 'flow_hash', 'engine', TAP_E2E_GROUP, SCALE_GROUP] as const;
 
 export async function runBenchmarks(options: BenchOptions = {}): Promise<BenchRow[]> {
   const write = options.write ?? ((text: string) => { process.stdout.write(text); });
@@ -66,6 +67,10 @@ export async function runBenchmarks(options: BenchOptions = {}): Promise<BenchRo
     const seconds = options.smoke ? 0.3 : options.quick ? 1 : 3;
     const warn = options.warn ?? ((line: string) => { process.stderr.write(`${line}\n`); });
     for (const r of await tapEndToEndBenches(seconds, warn)) emit(r);
+  }
+  if (wanted(SCALE_GROUP)) {
+    const warn = options.warn ?? ((line: string) => { process.stderr.write(`${line}\n`); });
+    for (const r of await scaleBenches(options.smoke ? 0.3 : options.quick ? 1 : 3, warn)) emit(r);
   }
   if (!options.json) write(`${formatTable(rows)}\n`);
   return rows;

@@ -58,8 +58,8 @@ interface InternalThread extends PoolThread {
   exited: boolean;
 }
 
-/** The compiled worker next to this file; under a TypeScript runner (tests), the build's copy. */
-function workerUrl(name: string): URL {
+/** A module of this directory as a worker loads it; under a TypeScript runner (tests), the build's copy. */
+export function poolModuleUrl(name: string): URL {
   const here = fileURLToPath(import.meta.url);
   if (here.endsWith('.ts')) {
     const built = here.replace(/\/src\/pool\/pool\.ts$/, `/dist/src/pool/${name}.js`);
@@ -172,9 +172,9 @@ export class QueuePool {
     const fds = new Int32Array(new SharedArrayBuffer(4 * FD_TABLE_SLOTS)).fill(-1);
     const init: WorkerInit = {
       kernels: this.options.kernels, index, engine: this.options.engine, fds: fds.buffer as SharedArrayBuffer,
-      devices: this.options.devices ?? workerUrl('worker-devices').href, devicesOptions: this.options.devicesOptions,
+      devices: this.options.devices ?? poolModuleUrl('worker-devices').href, devicesOptions: this.options.devicesOptions,
     };
-    const worker = new Worker(workerUrl('worker'), { workerData: init, name: `netback-worker-${index}` });
+    const worker = new Worker(poolModuleUrl('worker'), { workerData: init, name: `netback-worker-${index}` });
     let ready!: () => void;
     let failed!: (error: Error) => void;
     const slot: InternalThread = {

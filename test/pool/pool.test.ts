@@ -3,22 +3,21 @@
 // detached), its counters read on this thread from shared memory. A worker killed under traffic
 // is replaced, the fds it held are closed, its vif connects again on the new thread, and the other
 // worker's vif never stops. The guests are simulated netfronts on each worker's thread
-// (test/support/pool-sim-devices.ts): real Xen devices run in `npm run test:xen`.
+// (src/pool/sim-devices.ts): real Xen devices run in `npm run test:xen`.
 
 import { createSocket } from 'node:dgram';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
-import { QueuePool, type PooledDataPath } from '../../src/pool/pool.js';
+import { poolModuleUrl, QueuePool, type PooledDataPath } from '../../src/pool/pool.js';
+import { guestConfig, type SimGuestSpec } from '../../src/pool/sim-devices.js';
 import { TapPort } from '../../src/tap/port.js';
 import { attachedQueues } from '../../src/tap/tap.js';
 import { compileKernels } from '../../src/wasm/module.js';
 import { readKernels } from '../../src/wasm/node-source.js';
-import { guestConfig, type SimGuestSpec } from '../support/pool-sim-devices.js';
 import { announceSkip, ip, uniqueName } from '../tap/env.js';
 
 const skip = announceSkip('test/pool/pool.test.ts (real TAPs + worker threads)');
 
-const devices = pathToFileURL(fileURLToPath(new URL('../../dist/test/support/pool-sim-devices.js', import.meta.url))).href;
+const devices = poolModuleUrl('sim-devices').href;
 const GUESTS: SimGuestSpec[] = [
   { domid: 1, queues: 1, mac: [0x02, 0, 0x5e, 0x10, 0x02, 0x01] },
   { domid: 2, queues: 1, mac: [0x02, 0, 0x5e, 0x10, 0x02, 0x02] },
