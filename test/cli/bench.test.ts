@@ -117,6 +117,25 @@ describe.skipIf(announceSkip(TAP_SUITE))('wasm-netback bench --group tap_e2e (ro
     expect(await leftBehind(pid)).toEqual([]);
   });
 
+  it('bench_scale_rows_both_pool_sizes_and_nothing_left_behind', async () => {
+    const running = run(process.execPath, [bin, 'bench', '--smoke', '--json', '--group', 'scale'], { timeout: 100_000 });
+    const pid = running.child.pid!;
+    const { stdout, stderr } = await running;
+    const rows = stdout.trim().split('\n').map((line) => JSON.parse(line) as Row);
+    expect(stderr).not.toMatch(/skipped/);
+    expect(rows.map((r) => `${r.kernel} ${r.impl}`)).toEqual([
+      'guest_tx_udp_64B_2vifs workers=1', 'guest_tx_udp_64B_2vifs workers=2', 'guest_tx_udp_1514B_8vifs_2q workers=2',
+    ]);
+    for (const r of rows) {
+      expect(r.group).toBe('scale');
+      expect(r.Mops, `${r.kernel} ${r.impl}`).toBeGreaterThan(0); // frames crossed the pool's workers
+    }
+    expect(rows[2]!.note).toMatch(/RSS after the run \d+ MiB/);
+    // the pool's TAPs went with the run
+    const { stdout: links } = await run('ip', ['-br', 'link']);
+    expect(links).not.toMatch(new RegExp(`^wnbs${pid % 100000}-`, 'm'));
+  });
+
   it('bench_tap_e2e_interrupted_removes_its_namespaces_and_stale_ones', async () => {
     // a namespace named after a process that is gone: what a run killed outright leaves behind
     const gone = spawn(process.execPath, ['-e', '']);
