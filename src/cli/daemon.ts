@@ -37,7 +37,7 @@ import { ControlSocketError, startControlServer, type ControlServer } from './co
 import { MetricsAddressError, parseMetricsAddress, startMetricsServer, type MetricsAddress, type MetricsServer } from './metrics-server.js';
 import { monotonicMicroseconds, sdNotify } from './sd-notify.js';
 import { sweepLeftoverTaps } from './leftover-taps.js';
-import { startVizServer } from './viz-server.js';
+import { startVizServer, type VizServer } from './viz-server.js';
 
 export interface DaemonSettings {
   maxQueues: number;
@@ -343,14 +343,15 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
   await watcher.start();
   await watcher.whenIdle();
   await sweepLeftoverTaps(leftovers, (name) => [...watcher.vifs.values()].some((vif) => vif.iface?.name === name));
+  let viz: VizServer | undefined;
   if (settings.viz !== undefined) {
     // read-only snapshots for the visualizer (the successor of debugfs io_ring_qN), loopback only
-    // unless told otherwise
-    const viz = await startVizServer({ host: settings.vizHost, port: settings.viz, snapshot });
-    log('info', `visualizer data: ${viz.url}snapshot, ${viz.url}events`, { event: 'viz', url: viz.url });
+    // unless told otherwise; its URLs carry the per-start token, so they go only to this log
+    viz = await startVizServer({ host: settings.vizHost, port: settings.viz, snapshot });
+    log('info', `visualizer: ${viz.pageUrl} (data: ${viz.url}snapshot, ${viz.url}events)`, { event: 'viz', url: viz.url });
   }
   log('info', 'ready', {
-    event: 'ready', domid: backendDomid, pid: process.pid, maxQueues: settings.maxQueues,
+    event: 'ready', domid: backendDomid, pid: process.pid, maxQueues: settings.maxQueues, viz: viz?.pageUrl,
     splitEventChannels: settings.splitEventChannels, fatalSlots: settings.fatalSlots,
   });
   notify({ READY: 1, MAINPID: process.pid, STATUS: `serving backend/vif of domain ${backendDomid}` });
@@ -373,7 +374,7 @@ export function registerDaemon(program: Command): void {
     .option('--log-format <json|human>', 'log format (NETBACK_LOG_FORMAT; default human on a TTY, else json)')
     .option('--config <file>', 'NETBACK_*=value settings, re-read on SIGHUP (NETBACK_CONFIG)')
     .option('--no-preflight', 'skip the `check` preflight')
-    .option('--viz <port>', 'serve read-only snapshots for the visualizer on this port (NETBACK_VIZ; off by default)')
+    .option('--viz <port>', 'serve read-only snapshots for the visualizer on this port, at a URL with a per-start token the log prints (NETBACK_VIZ; off by default)')
     .option('--viz-host <address>', 'address of the snapshot server (NETBACK_VIZ_HOST; default 127.0.0.1)')
     .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics, e.g. 127.0.0.1:9470 (NETBACK_METRICS; off by default)')
     .option('--control-socket <path>', `socket for wasm-netback list|stats, or ${CONTROL_SOCKET_OFF} (NETBACK_CONTROL_SOCKET; default ${DEFAULT_CONTROL_SOCKET})`)

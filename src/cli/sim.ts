@@ -88,7 +88,7 @@ export function registerSim(program: Command): void {
     .option('--tap', 'real TAP devices vif<D>.0 instead of the in-process bridge (root)', false)
     .option('--hostile', 'one more guest that sends malformed rings (its vif is disabled; the others are unaffected)', false)
     .option('--json', 'print the summary as JSON (no live display)', false)
-    .option('--viz <port>', `serve the read-only snapshot (/snapshot, /events) and the page on this port (default: ${DEFAULT_VIZ_PORT}, or a free port when it is taken; off with --seconds or --json)`, integerOption('--viz', 0, 65535))
+    .option('--viz <port>', `serve the read-only snapshot, events and the page on this port, under a per-start token in the URL printed (default: ${DEFAULT_VIZ_PORT}, or a free port when it is taken; off with --seconds or --json)`, integerOption('--viz', 0, 65535))
     .option('--no-viz', 'do not serve the visualizer data')
     .option('--viz-host <address>', 'address to bind the visualizer server to', '127.0.0.1')
     .option('--control-socket <path>', 'answer `wasm-netback list|stats` on this Unix socket, as the daemon does (default: off)')
@@ -188,7 +188,7 @@ export async function runSim(options: SimOptions): Promise<number> {
   const mode = options.tap ? 'tap' : 'bridge';
   log(`wasm-netback sim: ${options.guests} guests${hostileDomid !== undefined ? ` + 1 hostile (domid ${hostileDomid})` : ''}, ${options.queues} queue(s) each, ${mode === 'tap' ? 'real TAPs (put them on a bridge)' : 'in-process bridge'}`);
   if (viz !== undefined) {
-    log(viz.page ? `visualizer: ${viz.url}` : `visualizer data: ${viz.url}snapshot (JSON), ${viz.url}events (Server-Sent Events) — the page is not built here`);
+    log(viz.page ? `visualizer: ${viz.pageUrl}` : `visualizer data: ${viz.url}snapshot (JSON), ${viz.url}events (Server-Sent Events) — the page is not built here`);
   }
   if (control !== undefined) log(`control socket: ${control.path} (wasm-netback list|stats --control-socket ${control.path})`);
   if (metrics !== undefined) log(`metrics: ${metrics.url}`);

@@ -223,12 +223,13 @@ describe('wasm-netback sim --viz', () => {
       const base = await new Promise<string>((resolve, reject) => {
         child.stdout.on('data', (chunk: string) => {
           out += chunk;
-          const match = /(http:\/\/[^\s]+\/)(snapshot)?/.exec(out);
+          // the base every URL of the server starts with: address, then the per-start token
+          const match = /visuali[sz]er(?: data)?: (http:\/\/[^\s/]+\/[^\s/?]+\/)/.exec(out);
           if (match) resolve(match[1]!);
         });
         child.on('exit', () => reject(new Error(`sim exited: ${out}`)));
       });
-      expect(base).toMatch(/^http:\/\/127\.0\.0\.1:[0-9]+\/$/);
+      expect(base).toMatch(/^http:\/\/127\.0\.0\.1:[0-9]+\/[A-Za-z0-9_-]{43}\/$/);
       await new Promise((r) => setTimeout(r, 500));
       const snap = await get(`${base}snapshot`);
       expect(snap.status).toBe(200);

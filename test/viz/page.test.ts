@@ -5,28 +5,19 @@
 // test-artifacts/viz.png. Skips (with the reason printed) only when Chromium is not installed;
 // WNB_REQUIRE_BROWSER=1 (CI) turns that skip into a failure.
 
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileKernels, readKernels } from '../../src/index.js';
 import { VizSim } from '../../src/viz/driver.js';
+import { browserSkipReason, launchChromium, type Browser } from './chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const DIST = resolve('dist/viz');
 const ARTIFACTS = resolve('test-artifacts');
 
-function skipReason(): string | undefined {
-  if (!existsSync(CHROMIUM)) return `${CHROMIUM} not found (apt-get install chromium)`;
-  return undefined;
-}
-const reason = skipReason();
-if (reason !== undefined) {
-  if (process.env.WNB_REQUIRE_BROWSER === '1') throw new Error(`test/viz/page.test.ts: cannot run (${reason}) but WNB_REQUIRE_BROWSER=1`);
-  console.warn(`SKIP test/viz/page.test.ts (browser visualizer): ${reason}`);
-}
+const reason = browserSkipReason('test/viz/page.test.ts', 'browser visualizer');
 
 const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm' };
 
@@ -72,29 +63,24 @@ const totalBatches = (qs: QueueData[]): number => qs.reduce((n, q) => n + q.batc
 const vifAttr = (page: Page, vif: string, attr: string): Promise<string | null> => page.getAttribute(`.vif[data-vif="${vif}"]`, `data-${attr}`);
 
 describe.skipIf(reason !== undefined)('browser ring visualizer', () => {
+  let chromium: Browser;
   let browser: BrowserContext;
   let server: Server;
   let url: string;
-  let profile: string;
   let nodeSim: VizSim | undefined;
 
   beforeAll(async () => {
     if (!existsSync(join(DIST, 'index.html'))) throw new Error('dist/viz is not built: npm run build:viz');
     ({ server, url } = await serve(() => (nodeSim === undefined ? undefined : JSON.stringify(nodeSim.snapshot()))));
-    profile = mkdtempSync(join(tmpdir(), 'wnb-chromium-'));
-    // a fresh profile (--user-data-dir) each run
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking'],
-    });
+    chromium = await launchChromium();
+    browser = chromium.context;
     mkdirSync(ARTIFACTS, { recursive: true });
   });
 
   afterAll(async () => {
-    await browser?.close();
+    await chromium?.close();
     await nodeSim?.close();
     await new Promise((ok) => server?.close(ok));
-    if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
   });
 
   it('page_runs_the_engine_steps_and_shows_offloads', async () => {

@@ -148,8 +148,10 @@ echo "bridge members: $(ip -o link show master xenbr0 | awk -F': ' '{print $2}' 
 echo "backend: $(xenstore-ls /local/domain/0/backend/vif/$D/0 2>/dev/null | grep -E '^(state|hotplug-status|feature-sg|feature-gso-tcpv4) ' | tr -s ' ' | tr '\n' ';')"
 if [ $ok = 1 ] && [ "$enslaved" = 1 ] && [ "$back" = 3 ]; then result ping PASS "$VIF on xenbr0, dom0->guest and guest->dom0"; else result ping FAIL "reach=$ok enslaved=$enslaved guest->dom0=$back"; fi
 
-# the visualizer's read-only snapshot of the live daemon: the vif, its state and its real ring indices
-snap=$(node -e "fetch('http://127.0.0.1:7041/snapshot').then(r=>r.json()).then(s=>{const v=s.vifs.find(x=>x.name==='$VIF');console.log(v?[v.state,v.queues.length,v.queues[0].tx.reqProd,v.queues[0].rx.reqProd].join(' '):'absent')}).catch(e=>console.log('error '+e.message))")
+# the visualizer's read-only snapshot of the live daemon: the vif, its state and its real ring indices,
+# at the URL with the per-start token the daemon logged (the port refuses any other)
+vizurl=$(grep '"event":"viz"' /tmp/daemon.log | tail -n1 | grep -o '"url":"[^"]*"' | cut -d'"' -f4)
+snap=$(node -e "fetch('${vizurl}snapshot').then(r=>r.json()).then(s=>{const v=s.vifs.find(x=>x.name==='$VIF');console.log(v?[v.state,v.queues.length,v.queues[0].tx.reqProd,v.queues[0].rx.reqProd].join(' '):'absent')}).catch(e=>console.log('error '+e.message))")
 case "$snap" in Connected\ *) result viz-snapshot PASS "$VIF: state queues tx.req_prod rx.req_prod = $snap";; *) result viz-snapshot FAIL "$snap";; esac
 
 # `list` / `stats --json` over the live daemon's control socket (root-only, /run/wasm-netback)
