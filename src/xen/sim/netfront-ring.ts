@@ -47,13 +47,13 @@ export class SharedRing {
   // one-thread simulation keeps the plain DataView access.
   private index(word: number): number {
     const page = this.grants.page(this.owner, this.ref);
-    if (page.buffer instanceof SharedArrayBuffer) return Atomics.load(new Uint32Array(page.buffer, page.byteOffset, 4), word);
+    if (inSharedMemory(page)) return Atomics.load(new Uint32Array(page.buffer, page.byteOffset, 4), word);
     return new DataView(page.buffer, page.byteOffset, 16).getUint32(word * 4, true);
   }
 
   private setIndex(word: number, value: number): void {
     const page = this.grants.page(this.owner, this.ref);
-    if (page.buffer instanceof SharedArrayBuffer) Atomics.store(new Uint32Array(page.buffer, page.byteOffset, 4), word, value >>> 0);
+    if (inSharedMemory(page)) Atomics.store(new Uint32Array(page.buffer, page.byteOffset, 4), word, value >>> 0);
     else new DataView(page.buffer, page.byteOffset, 16).setUint32(word * 4, value >>> 0, true);
   }
 
@@ -102,4 +102,13 @@ export class SharedRing {
 /** see: ring.h RING_RESPONSE_PROD_OVERFLOW */
 export function responseProdOverflow(prod: number, rspCons: number): boolean {
   return ((prod - rspCons) >>> 0) > NET_RING_SIZE;
+}
+
+/**
+ * Whether a page lives in a SharedArrayBuffer. A browser page that is not cross-origin isolated
+ * (the visualizer served by a plain static server or by `sim`) has no SharedArrayBuffer at all,
+ * so naming it there would throw.
+ */
+function inSharedMemory(page: Uint8Array): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && page.buffer instanceof SharedArrayBuffer;
 }
