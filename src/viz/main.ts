@@ -1,7 +1,12 @@
 // The page: runs the real engine over a simulated host in the browser (the same .wasm kernels,
-// SimHost, Linux-like netfronts), or, with ?attach=http://127.0.0.1:PORT, draws the snapshots a
-// running `wasm-netback sim` or daemon streams on /events (Server-Sent Events; /snapshot polled
-// when the stream is unavailable). Either way the drawing only ever sees HostSnapshot objects.
+// SimHost, Linux-like netfronts), or draws the snapshots a running `wasm-netback sim` or daemon
+// streams on /events (Server-Sent Events; /snapshot polled when the stream is unavailable).
+// Either way the drawing only ever sees HostSnapshot objects. Which one:
+//   ?attach=BASE   the sim or daemon at BASE (its --viz URL);
+//   ?in-page       the simulation in this page;
+//   neither        the sim or daemon that serves this page, when one does (its ./snapshot answers
+//                  with a snapshot), else the simulation in this page.
+// A link in the header switches between the serving sim and the in-page simulation.
 
 import wasmUrl from '../../build/netback.wasm?url';
 import { compileKernels } from '../wasm/module.js';
@@ -152,6 +157,41 @@ async function simulate(): Promise<void> {
   setInterval(() => { if (!busy) render(sim.snapshot()); }, 100);
 }
 
-const attachTo = new URLSearchParams(location.search).get('attach');
-if (attachTo !== null) attach(attachTo);
-else simulate().catch(fail);
+/** The base URL of the sim or daemon serving this page, or undefined (a static server). */
+async function servingHost(): Promise<string | undefined> {
+  const base = new URL('.', location.href);
+  try {
+    const response = await fetch(new URL('snapshot', base), { cache: 'no-store' });
+    if (!response.ok || !(response.headers.get('content-type') ?? '').startsWith('application/json')) return undefined;
+    const snapshot = await response.json() as Partial<HostSnapshot>;
+    return typeof snapshot.version === 'number' && Array.isArray(snapshot.vifs) ? base.href : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function offerSwitch(text: string, href: string): void {
+  const link = $<HTMLAnchorElement>('switch-source');
+  link.textContent = text;
+  link.href = href;
+  link.hidden = false;
+}
+
+const params = new URLSearchParams(location.search);
+const attachTo = params.get('attach');
+if (attachTo !== null) {
+  attach(attachTo);
+  offerSwitch('run the simulation in this page instead', '?in-page');
+} else if (params.has('in-page')) {
+  simulate().catch(fail);
+  void servingHost().then((base) => { if (base !== undefined) offerSwitch('show the sim serving this page', location.pathname); });
+} else {
+  void servingHost().then((base) => {
+    if (base === undefined) {
+      simulate().catch(fail);
+      return;
+    }
+    attach(base);
+    offerSwitch('run the simulation in this page instead', '?in-page');
+  });
+}
