@@ -23,7 +23,10 @@ S="$(mktemp -d)"; trap 'rm -rf "$S"' EXIT
 O="$S/opt/wasm-netback"; mkdir -p "$O/build/Release" "$O/node_modules"
 cp -a dist package.json "$O/"; cp "$HERE/scenarios/fpu-probe.mjs" "$HERE/scenarios/profile-summary.mjs" "$O/"
 cp build/*.wasm "$O/build/"; cp build/Release/netback.node "$O/build/Release/"
-cp -aL node_modules/commander "$O/node_modules/"
+# the runtime dependencies (package.json "dependencies" and theirs, where npm put them)
+for d in $(npm ls --omit=dev --all --parseable | tail -n +2); do
+  rel="${d#"$ROOT"/}"; mkdir -p "$O/$(dirname "$rel")"; cp -aL "$d" "$O/$rel"
+done
 # BASELINE=DIR: another built checkout (its dist, build/*.wasm, build/Release/netback.node) whose
 # daemon runs the same bulk workload in the same boot, for a before/after of a change in one run
 if [ -n "${BASELINE:-}" ]; then
