@@ -105,6 +105,8 @@ export interface QueueHostStats {
 }
 
 const TX_ROUNDS_PER_EVENT = 8;
+/** Frames collected for one transmitBatch call at most. */
+const TX_OUT_MAX = 256;
 const RX_BATCH = 64; // see: rx.c RX_BATCH_SIZE
 const NETRXF_CSUM_BLANK = 0x2; // netif.h
 const NETRXF_DATA_VALIDATED = 0x1;
@@ -153,6 +155,9 @@ export class NetbackQueue {
   /** Segments of the oldest backlog frame already delivered (a frame larger than the ring goes in parts). */
   private rxSegmentsDone = 0;
   private closed = false;
+  /** Frames for the sink's transmitBatch, (offset, length) pairs into the kernels' memory: one native call per batch. */
+  private readonly txOut = new Uint32Array(2 * TX_OUT_MAX);
+  private txOutCount = 0;
   private readonly clock: Clock;
   private readonly busyClock: () => number;
   private readonly credit: CreditLimiter;
@@ -353,6 +358,7 @@ export class NetbackQueue {
         const packet = this.tx.readPacket(i, this.txPacket);
         if (packet.status === 0) this.transmit(packet);
       }
+      this.flushTx(); // the next build reuses the TX buffers
       if (built.fatal !== undefined) {
         this.fatal = built.fatal;
         this.stopTimers();
@@ -394,6 +400,7 @@ export class NetbackQueue {
           this.toSink(segment.address - VNET_HDR_SIZE, segment.length);
           this.stats.txSoftwareSegments++;
         }
+        this.flushTx(); // the next batch of segments overwrites SEG_BUF
       });
     } catch (error) {
       if (!(error instanceof PacketDropError)) throw error;
@@ -405,8 +412,26 @@ export class NetbackQueue {
   }
 
   private toSink(header: number, frameLength: number): void {
-    if (this.options.sink.transmit(this.instance.bytes, header, frameLength + VNET_HDR_SIZE)) this.stats.txFrames++;
-    else this.stats.txSinkDrops++;
+    const sink = this.options.sink;
+    if (sink.transmitBatch === undefined) {
+      if (sink.transmit(this.instance.bytes, header, frameLength + VNET_HDR_SIZE)) this.stats.txFrames++;
+      else this.stats.txSinkDrops++;
+      return;
+    }
+    if (this.txOutCount === TX_OUT_MAX) this.flushTx();
+    const at = 2 * this.txOutCount++;
+    this.txOut[at] = header;
+    this.txOut[at + 1] = frameLength + VNET_HDR_SIZE;
+  }
+
+  /** Hands the collected frames to the sink in one call (see PacketSink.transmitBatch). */
+  private flushTx(): void {
+    const count = this.txOutCount;
+    if (count === 0) return;
+    this.txOutCount = 0;
+    const taken = this.options.sink.transmitBatch!(this.instance.bytes, this.txOut, count);
+    this.stats.txFrames += taken;
+    this.stats.txSinkDrops += count - taken;
   }
 
   /** Whether the backlog would take a frame of `length` bytes now. */

@@ -12,6 +12,8 @@ import { TapDevice, type TapOffloads } from './tap.js';
 
 const MAX_FRAME = 10 + 65535 + 18; // virtio_net_hdr + a maximal GSO frame with a VLAN tag
 const READS_PER_WAKE = 256; // frames drained per readiness callback before yielding
+/** Frames one readFrames call reads at most: one crossing to native code per batch, not per frame. */
+const READ_SLOTS = 32;
 
 export interface TapPortStats {
   txFrames: number;
@@ -33,7 +35,12 @@ export class TapPort implements PacketPort {
   /** Frames go out on the first queue and the link's ioctls go there; frames come in on every queue. */
   private readonly tap: TapDevice;
   private readonly taps: readonly TapDevice[];
-  private readonly buffer = new Uint8Array(MAX_FRAME);
+  /** READ_SLOTS slots of MAX_FRAME bytes, and the lengths readFrames put in each. */
+  private readonly slots = new Uint8Array(READ_SLOTS * MAX_FRAME);
+  private readonly lengths = new Uint32Array(READ_SLOTS);
+  /** Frames read but not yet handed over (the receiver was not ready): slots [next, read). */
+  private next = 0;
+  private read = 0;
   private receiver: PacketReceiver | undefined;
   private paused = false;
 
@@ -101,6 +108,27 @@ export class TapPort implements PacketPort {
     return false;
   }
 
+  transmitBatch(bytes: Uint8Array, descriptors: Uint32Array, count: number): number {
+    let taken = 0;
+    for (let next = 0; next < count;) {
+      let written: number;
+      try {
+        written = this.tap.writeBatch(bytes, descriptors.subarray(2 * next), count - next);
+      } catch (error) {
+        // a frame the kernel refuses (EINVAL for a bad virtio_net_hdr): it alone is dropped
+        if (!(error instanceof SyscallError) || error.done === undefined) throw error;
+        taken += error.done;
+        next += error.done + 1;
+        continue;
+      }
+      taken += written;
+      break; // all written, or the TAP queue is full (EAGAIN): the rest are dropped
+    }
+    this.stats.txFrames += taken;
+    this.stats.txDropped += count - taken;
+    return taken;
+  }
+
   setReceiver(receiver: PacketReceiver | undefined): void {
     this.receiver = receiver;
     this.paused = false;
@@ -125,6 +153,8 @@ export class TapPort implements PacketPort {
     if (!this.paused || this.receiver === undefined || this.tap.closed) return;
     this.paused = false;
     for (const tap of this.taps) tap.onReadable(() => this.drain(tap)); // level-triggered: fires at once if frames wait
+    // frames already read wait in their slots, not in a TAP queue: no poll fires for them
+    if (this.next < this.read) setImmediate(() => { if (!this.paused) this.drain(this.tap); });
   }
 
   setUp(up: boolean): void {
@@ -141,11 +171,37 @@ export class TapPort implements PacketPort {
     for (const tap of this.taps) tap.abandon();
   }
 
+  /**
+   * Reads frames from one TAP queue in batches (one readFrames call each) and hands them to the
+   * receiver one by one, each only when it has room, as a read per frame did: a frame it cannot
+   * take yet stays in its slot (reading paused) until resume().
+   */
   private drain(tap: TapDevice): void {
     const receiver = this.receiver;
     if (receiver === undefined) return;
+    let frames = this.handOver(receiver);
+    while (this.next === this.read && frames < READS_PER_WAKE) {
+      const want = Math.min(READ_SLOTS, READS_PER_WAKE - frames);
+      let got: number;
+      try {
+        got = tap.readBatch(this.slots, 0, MAX_FRAME, this.lengths, want);
+      } catch (error) {
+        if (!(error instanceof SyscallError)) throw error;
+        this.stats.readErrors++;
+        break;
+      }
+      this.next = 0;
+      this.read = got;
+      frames += this.handOver(receiver);
+      if (got < want) break; // the queue is empty: wait for its next readiness
+    }
+    if (frames > 0) receiver.wake();
+  }
+
+  /** Hands over the frames read and not yet taken; stops (and pauses reading) when the receiver is full. */
+  private handOver(receiver: PacketReceiver): number {
     let frames = 0;
-    for (; frames < READS_PER_WAKE; frames++) {
+    for (; this.next < this.read; this.next++) {
       if (receiver.ready?.() === false) {
         // stop watching (a level-triggered poll would spin) until the receiver calls resume()
         this.paused = true;
@@ -153,19 +209,12 @@ export class TapPort implements PacketPort {
         for (const queue of this.taps) queue.onReadable(null);
         break;
       }
-      let length: number;
-      try {
-        length = tap.readInto(this.buffer, 0, this.buffer.length);
-      } catch (error) {
-        if (!(error instanceof SyscallError)) throw error;
-        this.stats.readErrors++;
-        break;
-      }
-      if (length === 0) break;
-      if (receiver.receive(this.buffer.subarray(0, length))) this.stats.rxFrames++;
+      const at = this.next * MAX_FRAME;
+      if (receiver.receive(this.slots.subarray(at, at + this.lengths[this.next]!))) this.stats.rxFrames++;
       else this.stats.rxDropped++;
+      frames++;
     }
-    if (frames > 0) receiver.wake();
+    return frames;
   }
 }
 
