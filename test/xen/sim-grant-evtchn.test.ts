@@ -3,29 +3,15 @@ import { compileKernels, instantiateKernels, readKernels, type KernelInstance } 
 import { EventChannelError, SimEventChannels } from '../../src/xen/sim/event-channel.js';
 import { GrantMapError, SimGrantTable } from '../../src/xen/sim/grant-table.js';
 import { GNTST } from '../../src/xen/types.js';
+import { copyOpStatus, writeCopyOps, type CopyOp } from '../support/grant-ops.js';
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 let k: KernelInstance;
 beforeEach(async () => { k = await instantiateKernels(await compileKernels(await readKernels())); });
 
-/** Writes GNTOP entries at the TX op region the way the kernels do (format read from the exports). */
-function writeOps(ops: { gref: number; guestOffset: number; len: number; local: number; toGuest?: boolean }[]): number {
-  const base = k.constant('TX_OPS_OFFSET');
-  const size = k.constant('GNTOP_SIZE');
-  ops.forEach((op, i) => {
-    const p = base + i * size;
-    k.view.setUint32(p + k.constant('GNTOP_GREF'), op.gref, true);
-    k.view.setUint16(p + k.constant('GNTOP_GUEST_OFF'), op.guestOffset, true);
-    k.view.setUint16(p + k.constant('GNTOP_LEN'), op.len, true);
-    k.view.setUint32(p + k.constant('GNTOP_LOCAL'), op.local, true);
-    k.view.setInt16(p + k.constant('GNTOP_STATUS'), -99, true);
-    k.view.setUint16(p + k.constant('GNTOP_FLAGS'), op.toGuest === true ? k.constant('GNTOP_F_TO_GUEST') : 0, true);
-  });
-  return base;
-}
-
-const opStatus = (i: number) => k.view.getInt16(k.constant('TX_OPS_OFFSET') + i * k.constant('GNTOP_SIZE') + k.constant('GNTOP_STATUS'), true);
+const writeOps = (ops: readonly CopyOp[]): number => writeCopyOps(k, ops);
+const opStatus = (i: number): number => copyOpStatus(k, i);
 
 describe('SimGrantTable', () => {
   it('grant_copy_both_ways_and_every_refusal', () => {
