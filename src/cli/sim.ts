@@ -188,7 +188,8 @@ export async function runSim(options: SimOptions): Promise<number> {
   const mode = options.tap ? 'tap' : 'bridge';
   log(`wasm-netback sim: ${options.guests} guests${hostileDomid !== undefined ? ` + 1 hostile (domid ${hostileDomid})` : ''}, ${options.queues} queue(s) each, ${mode === 'tap' ? 'real TAPs (put them on a bridge)' : 'in-process bridge'}`);
   if (viz !== undefined) {
-    log(viz.page ? `visualizer: ${viz.pageUrl}` : `visualizer data: ${viz.url}snapshot (JSON), ${viz.url}events (Server-Sent Events) — the page is not built here`);
+    // the page served here shows this sim by default (no ?attach= needed), and the line fits 80 columns
+    log(viz.page ? `visualizer: ${viz.url}` : `visualizer data: ${viz.url}snapshot (JSON), ${viz.url}events (Server-Sent Events) — the page is not built here`);
   }
   if (control !== undefined) log(`control socket: ${control.path} (wasm-netback list|stats --control-socket ${control.path})`);
   if (metrics !== undefined) log(`metrics: ${metrics.url}`);

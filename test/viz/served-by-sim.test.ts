@@ -32,8 +32,8 @@ function startSim(): { child: ChildProcess; url: Promise<string> } {
 const vifNames = (page: Page): Promise<string[]> => page.$$eval('.vif', (nodes) => nodes.map((n) => (n as HTMLElement).dataset.vif ?? ''));
 
 async function expectAttachedToTheSim(page: Page): Promise<void> {
-  await page.waitForSelector('body[data-status="attached"]');
-  await page.waitForFunction(() => document.querySelectorAll('.vif').length === 4, undefined, { timeout: 20_000 });
+  await page.waitForSelector('body[data-status="attached"]', { timeout: 60_000 });
+  await page.waitForFunction(() => document.querySelectorAll('.vif').length === 4, undefined, { timeout: 60_000 });
   expect(await vifNames(page)).toEqual(['vif1.0', 'vif2.0', 'vif3.0', 'vif4.0']);
   // the page's own engine never started
   expect(await page.getAttribute('body', 'data-wasm')).toBeNull();
@@ -61,7 +61,7 @@ describe.skipIf(reason !== undefined)('the visualizer sim serves', () => {
     const page = await browser.context.newPage();
     await page.goto(printed);
     await expectAttachedToTheSim(page);
-  }, 60_000);
+  }, 150_000);
 
   it('vizPage_served_by_sim_attaches_by_default_and_switches_to_the_in_page_sim', async () => {
     const page = await browser.context.newPage();
@@ -74,9 +74,9 @@ describe.skipIf(reason !== undefined)('the visualizer sim serves', () => {
     await expectAttachedToTheSim(page);
 
     await page.click('#switch-source');
-    await page.waitForSelector('body[data-wasm="loaded"][data-status="running"]');
+    await page.waitForSelector('body[data-wasm="loaded"][data-status="running"]', { timeout: 90_000 });
     expect(new URL(page.url()).searchParams.has('in-page')).toBe(true);
-    await page.waitForFunction(() => document.querySelectorAll('.vif').length >= 2);
+    await page.waitForFunction(() => document.querySelectorAll('.vif').length >= 2, undefined, { timeout: 60_000 });
     expect((await vifNames(page)).slice(0, 2)).toEqual(['vif1.0', 'vif2.0']);
     expect(await vifNames(page)).not.toContain('vif4.0');
     await page.waitForSelector('#switch-source:not([hidden])');
@@ -85,5 +85,5 @@ describe.skipIf(reason !== undefined)('the visualizer sim serves', () => {
     await page.click('#switch-source');
     await expectAttachedToTheSim(page);
     expect(errors).toEqual([]);
-  }, 90_000);
+  }, 300_000);
 });
