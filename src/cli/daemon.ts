@@ -37,6 +37,7 @@ import { ControlSocketError, startControlServer, type ControlServer } from './co
 import { MetricsAddressError, parseMetricsAddress, startMetricsServer, type MetricsAddress, type MetricsServer } from './metrics-server.js';
 import { monotonicMicroseconds, sdNotify } from './sd-notify.js';
 import { sweepLeftoverTaps } from './leftover-taps.js';
+import { QueuePool, type PooledDataPath } from '../pool/pool.js';
 import { startVizServer, type VizServer } from './viz-server.js';
 
 export interface DaemonSettings {
@@ -57,6 +58,8 @@ export interface DaemonSettings {
   controlSocket: string | null;
   /** Where GET /metrics is served (off when undefined). */
   metrics: MetricsAddress | undefined;
+  /** Worker threads the queues run on; 0 runs them on the main thread. */
+  workers: number;
 }
 
 export class DaemonOptionError extends NetbackError {
@@ -79,6 +82,7 @@ const ENV_NAMES = {
   vizHost: 'NETBACK_VIZ_HOST',
   controlSocket: 'NETBACK_CONTROL_SOCKET',
   metrics: 'NETBACK_METRICS',
+  workers: 'NETBACK_WORKERS',
 } as const;
 
 type RawOptions = Partial<Record<keyof typeof ENV_NAMES, string>> & { preflight?: boolean };
@@ -171,6 +175,7 @@ export function resolveDaemonSettings(cli: RawOptions, env: Record<string, strin
     vizHost: get('vizHost', (_n, r) => r, '127.0.0.1'),
     controlSocket: get('controlSocket', controlSocketPath, DEFAULT_CONTROL_SOCKET as string | null),
     metrics: get('metrics', metricsAddress, undefined as MetricsAddress | undefined),
+    workers: get('workers', (n, r) => integer(n, r, 0, 1024), availableParallelism()),
   };
 }
 
@@ -186,6 +191,15 @@ export function makeLogger(format: 'json' | 'human', write: (line: string) => vo
       write(`${now().toISOString()} ${level.toUpperCase().padEnd(5)} ${msg}${extra === '' ? '' : `  ${extra}`}\n`);
     }
   };
+}
+
+/** --workers 0: the devices every vif's queues share on the main thread. */
+function openInThreadDevices(log: Logger): { grants: RealGrantTable; events: RealEventChannels; clock: ReturnType<typeof coarseClock> } {
+  const grants = new RealGrantTable({ log });
+  const events = new RealEventChannels({ log });
+  grants.open();
+  events.open();
+  return { grants, events, clock: coarseClock(loadNative()) };
 }
 
 function featureOptions(s: DaemonSettings): FeatureOptions {
@@ -246,10 +260,6 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
       exiting?.(EXIT.unavailable);
     },
   });
-  const grants = new RealGrantTable({ log });
-  const events = new RealEventChannels({ log });
-  grants.open();
-  events.open();
 
   let backendDomid = settings.domid;
   if (backendDomid === undefined) {
@@ -266,17 +276,21 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
   const leftovers = { xs, owned: ownedTaps, remove: removeLeftoverTap, log };
   await sweepLeftoverTaps(leftovers);
   const kernels = await compileKernels(await readKernels('release'));
-  const dataPaths = new Map<string, EngineDataPath>();
+  const dataPaths = new Map<string, EngineDataPath | PooledDataPath>();
   const features = featureOptions(settings);
-  const clock = coarseClock(loadNative());
+  const engine = { fatalSlots: settings.fatalSlots, rxStallTimeoutMs: settings.rxStallTimeoutMs, rxDrainTimeoutMs: settings.rxDrainTimeoutMs };
+  // The queues run on worker threads (src/pool/), each with its own device fds, or with
+  // --workers 0 here on the main thread, with one gntdev and one evtchn fd for every vif.
+  const pool = settings.workers > 0 ? await QueuePool.start({ workers: settings.workers, kernels, engine, log }) : undefined;
+  const inThread = pool === undefined ? openInThreadDevices(log) : undefined;
   const watcher = new BackendWatcher({
     xs, backendDomid, features, log,
-    // persistent: a crash of this process leaves each TAP on its bridge for the restart to carry on with
-    interfaces: tapInterfaces({ persistent: true }),
+    // persistent: a crash of this process leaves each TAP on its bridge for the restart to carry on with;
+    // detached: with a pool, the workers attach the TAP queues that carry the frames
+    interfaces: tapInterfaces({ persistent: true, detached: pool !== undefined }),
     dataPath: (vif: VifIdentity) => {
-      const path = new EngineDataPath({
-        kernels, grants, events, clock, busyClock: clock.now, fatalSlots: settings.fatalSlots,
-        rxStallTimeoutMs: settings.rxStallTimeoutMs, rxDrainTimeoutMs: settings.rxDrainTimeoutMs,
+      const path = pool?.dataPath(vif) ?? new EngineDataPath({
+        kernels, ...inThread!, busyClock: inThread!.clock.now, ...engine,
         log: (level, msg, fields) => log(level, msg, { domid: vif.frontendDomid, devid: vif.devid, vif: vif.name, ...fields }),
       }, vif);
       dataPaths.set(vif.name, path);
@@ -303,8 +317,9 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
       await control?.close();
       await metrics?.close();
       await watcher.stop({ closeDevices: true });
-      grants.close();
-      events.close();
+      await pool?.close();
+      inThread?.grants.close();
+      inThread?.events.close();
       await xs.close();
       clearTimeout(deadline);
       log('info', 'stopped', { event: 'stopped' });
@@ -351,7 +366,7 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
     log('info', `visualizer: ${viz.pageUrl} (data: ${viz.url}snapshot, ${viz.url}events)`, { event: 'viz', url: viz.url });
   }
   log('info', 'ready', {
-    event: 'ready', domid: backendDomid, pid: process.pid, maxQueues: settings.maxQueues, viz: viz?.pageUrl,
+    event: 'ready', domid: backendDomid, pid: process.pid, maxQueues: settings.maxQueues, workers: settings.workers, viz: viz?.pageUrl,
     splitEventChannels: settings.splitEventChannels, fatalSlots: settings.fatalSlots,
   });
   notify({ READY: 1, MAINPID: process.pid, STATUS: `serving backend/vif of domain ${backendDomid}` });
@@ -377,6 +392,7 @@ export function registerDaemon(program: Command): void {
     .option('--viz <port>', 'serve read-only snapshots for the visualizer on this port, at a URL with a per-start token the log prints (NETBACK_VIZ; off by default)')
     .option('--viz-host <address>', 'address of the snapshot server (NETBACK_VIZ_HOST; default 127.0.0.1)')
     .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics, e.g. 127.0.0.1:9470 (NETBACK_METRICS; off by default)')
+    .option('--workers <n>', 'worker threads the queues run on, 0 for the main thread (NETBACK_WORKERS; default the CPUs available)')
     .option('--control-socket <path>', `socket for wasm-netback list|stats, or ${CONTROL_SOCKET_OFF} (NETBACK_CONTROL_SOCKET; default ${DEFAULT_CONTROL_SOCKET})`)
     .action(async (opts: RawOptions) => {
       const resolve = () => resolveDaemonSettings(opts, process.env, process.stdout.isTTY === true);

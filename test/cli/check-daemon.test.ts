@@ -4,7 +4,7 @@
 
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -125,6 +125,9 @@ describe('wasm-netback daemon options', () => {
     expect(s.metrics).toBeUndefined();
     expect(resolveDaemonSettings({ metrics: '127.0.0.1:9470' }, {}, false).metrics).toEqual({ host: '127.0.0.1', port: 9470 });
     expect(resolveDaemonSettings({}, { NETBACK_METRICS: '[::1]:0' }, false).metrics).toEqual({ host: '::1', port: 0 });
+    expect(s.workers).toBe(availableParallelism()); // a worker thread per CPU the process may use
+    expect(resolveDaemonSettings({ workers: '0' }, {}, false).workers).toBe(0);
+    expect(resolveDaemonSettings({}, { NETBACK_WORKERS: '3' }, false).workers).toBe(3);
   });
 
   it('daemon_options_precedence_cli_env_file', () => {
@@ -140,6 +143,7 @@ describe('wasm-netback daemon options', () => {
       [{ maxQueues: '0' }, {}], [{ maxQueues: 'two' }, {}], [{}, { NETBACK_FATAL_SLOTS: '-1' }],
       [{ splitEventChannels: 'maybe' }, {}], [{ logFormat: 'xml' }, {}], [{ domid: '70000' }, {}],
       [{ viz: 'http' }, {}], [{ viz: '0' }, {}], [{}, { NETBACK_VIZ: '65536' }],
+      [{ workers: '-1' }, {}], [{ workers: 'all' }, {}], [{}, { NETBACK_WORKERS: '1025' }],
       [{ controlSocket: '' }, {}], [{ controlSocket: `/${'x'.repeat(107)}` }, {}],
       [{ metrics: '9470' }, {}], [{ metrics: '127.0.0.1:' }, {}], [{}, { NETBACK_METRICS: '127.0.0.1:65536' }], [{ metrics: '::1:9470' }, {}],
     ] as const) {

@@ -107,7 +107,7 @@ describe('packaging/systemd/wasm-netback.default', () => {
   it('defaults_file_names_every_daemon_setting', () => {
     expect(settings.map(([key]) => key).sort()).toEqual([
       'NETBACK_CONFIG', 'NETBACK_CONTROL_SOCKET', 'NETBACK_DOMID', 'NETBACK_FATAL_SLOTS', 'NETBACK_LOG_FORMAT', 'NETBACK_MAX_QUEUES', 'NETBACK_METRICS',
-      'NETBACK_RX_DRAIN_TIMEOUT_MS', 'NETBACK_RX_STALL_TIMEOUT_MS', 'NETBACK_SPLIT_EVENT_CHANNELS', 'NETBACK_VIZ', 'NETBACK_VIZ_HOST',
+      'NETBACK_RX_DRAIN_TIMEOUT_MS', 'NETBACK_RX_STALL_TIMEOUT_MS', 'NETBACK_SPLIT_EVENT_CHANNELS', 'NETBACK_VIZ', 'NETBACK_VIZ_HOST', 'NETBACK_WORKERS',
     ]);
   });
 
