@@ -85,12 +85,19 @@ interface Direction {
  * What carries a direction's frames: the engine between the two TAPs, or the kernel's own veth
  * pair between the same namespaces (the anchor), with the receiver's address on it.
  */
+interface PathCounters {
+  packets: number;
+  bytes: number;
+  /** The backend's batches in this direction (0 for veth): how many frames each wake-up carried. */
+  batches: number;
+}
+
 interface Path {
   impl: string;
   /** The receiver's address on this path, by direction. */
   address(direction: Direction): string;
   /** Frames and bytes through this path in a direction so far (the ring's, the veth's). */
-  counters(direction: Direction): Promise<{ packets: number; bytes: number }>;
+  counters(direction: Direction): Promise<PathCounters>;
   /** The kernel thread ids of the backend's threads (none for veth). */
   backendThreads: readonly number[];
   /** Milliseconds the engine's queues were busy so far (0 for veth). */
@@ -99,9 +106,10 @@ interface Path {
 
 interface Measured<T> {
   result: T;
-  /** Frames and bytes through the path in the direction. */
+  /** Frames and bytes through the path in the direction, and the backend's batches. */
   packets: number;
   bytes: number;
+  batches: number;
   wallSeconds: number;
   /** CPU seconds (user + system) of the backend's threads, summed. */
   backendCpuSeconds: number;
@@ -125,7 +133,7 @@ async function measured<T>(path: Path, direction: Direction, body: () => Promise
   const cpu = process.cpuUsage(cpuBefore);
   const after = await path.counters(direction);
   return {
-    result, packets: after.packets - before.packets, bytes: after.bytes - before.bytes, wallSeconds: wallMs / 1000, backendCpuSeconds,
+    result, packets: after.packets - before.packets, bytes: after.bytes - before.bytes, batches: after.batches - before.batches, wallSeconds: wallMs / 1000, backendCpuSeconds,
     engineShare: (path.engineBusyMs() - busyBefore) / wallMs, userShare: cpu.user / 1000 / wallMs, systemShare: cpu.system / 1000 / wallMs,
   };
 }
@@ -145,7 +153,7 @@ function perCore(m: Measured<unknown>): Pick<BenchRow, 'backend_cpu_s' | 'per_co
 function shares(path: Path, m: Measured<unknown>): string {
   const percent = (share: number) => `${(100 * share).toFixed(0)} %`;
   if (path.backendThreads.length === 0) return `the kernel's own path (no backend); this process's CPU ${percent(m.userShare)} user + ${percent(m.systemShare)} kernel`;
-  const perFrame = m.packets > 0 ? `${((m.backendCpuSeconds / m.packets) * 1e9).toFixed(0)} ns backend CPU per frame` : 'no frames';
+  const perFrame = m.packets > 0 ? `${((m.backendCpuSeconds / m.packets) * 1e9).toFixed(0)} ns backend CPU per frame, ${(m.packets / Math.max(1, m.batches)).toFixed(1)} frames per batch` : 'no frames';
   return `backend thread CPU ${m.backendCpuSeconds.toFixed(2)} s of ${m.wallSeconds.toFixed(2)} s wall (${perFrame}); engine busy ${percent(m.engineShare)} of the time`;
 }
 
@@ -228,7 +236,8 @@ function enginePath(stacks: LinuxStacks): Path {
     counters: async (direction) => {
       const c = dataPath().counters();
       const ring = direction.kernel === 'guest_tx' ? 'tx_ring' : 'rx_ring';
-      return { packets: c[`${ring}_packets`] ?? 0, bytes: c[`${ring}_bytes`] ?? 0 };
+      const batches = direction.kernel === 'guest_tx' ? c.txBatches : c.rxBatches;
+      return { packets: c[`${ring}_packets`] ?? 0, bytes: c[`${ring}_bytes`] ?? 0, batches: batches ?? 0 };
     },
     backendThreads: [currentThreadId()],
     engineBusyMs: () => dataPath().queues.reduce((sum, queue) => sum + queue.stats.busyMs, 0),
@@ -254,7 +263,7 @@ async function vethPath(hostNs: Netns, guestNs: Netns, pid: number): Promise<Pat
       const [ns, dev] = direction.kernel === 'guest_tx' ? [hostNs, hostEnd] : [guestNs, guestEnd];
       const link = await linkJson(dev, ns.name, '-s');
       const rx = (link?.stats64 as { rx?: { packets?: number; bytes?: number } } | undefined)?.rx;
-      return { packets: Number(rx?.packets ?? 0), bytes: Number(rx?.bytes ?? 0) };
+      return { packets: Number(rx?.packets ?? 0), bytes: Number(rx?.bytes ?? 0), batches: 0 };
     },
     backendThreads: [],
     engineBusyMs: () => 0,
