@@ -1,16 +1,22 @@
 // Shared pieces of the engine tests: a SimHost on a manual clock, frame addressing, collectors.
 import { afterEach, expect } from 'vitest';
 import { compileKernels, readKernels } from '../../src/index.js';
+import type { KernelBuild } from '../../src/wasm/node-source.js';
 import { SimHost, type SimHostOptions } from '../../src/sim/host.js';
 import { ManualClock } from '../../src/xen/sim/clock.js';
 import type { NetfrontPacket } from '../../src/xen/sim/netfront.js';
 import { buildFrame } from '../reference/frames.js';
 
-let compiled: WebAssembly.Module | undefined;
+const compiled = new Map<KernelBuild, WebAssembly.Module>();
 
-export async function kernels(): Promise<WebAssembly.Module> {
-  compiled ??= await compileKernels(await readKernels());
-  return compiled;
+/** The compiled kernels: the release build, or the debug build (assertions kept). */
+export async function kernels(build: KernelBuild = 'release'): Promise<WebAssembly.Module> {
+  let module = compiled.get(build);
+  if (module === undefined) {
+    module = await compileKernels(await readKernels(build));
+    compiled.set(build, module);
+  }
+  return module;
 }
 
 export async function manualHost(options: Partial<SimHostOptions> = {}): Promise<{ host: SimHost; clock: ManualClock }> {

@@ -1,8 +1,11 @@
 #!/usr/bin/env node
-// The long fuzz run: `npm run fuzz -- --seconds N [--seed S]`. Runs every test/fuzz/*.fuzz.test.ts
-// under vitest with FUZZ_SECONDS set (each property runs until its share of N is used, no case
-// limit), collects each property's tally from FUZZ_REPORT and prints cases tried and the outcome
-// distribution. Exits non-zero when any case broke the oracle (vitest prints the counterexample).
+// The long fuzz run: `npm run fuzz -- --seconds N [--seed S]`. A third of N goes to the kernel
+// targets (test/fuzz/kernel/: every Wasm entry point that reads guest, TAP or xenstore-derived
+// bytes, release and debug builds, seeded random cases on one reused instance per target), the rest
+// to the world properties: every test/fuzz/*.fuzz.test.ts under vitest with FUZZ_SECONDS set (each
+// property runs until its share is used, no case limit), each property's tally read from
+// FUZZ_REPORT. Prints cases, rate and the outcome distribution per target and property. Exits
+// non-zero when any case broke the oracle, with the counterexample and the command that replays it.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,14 +22,23 @@ if (!Number.isFinite(seconds) || seconds <= 0) {
   process.exit(2);
 }
 const seed = option('seed', undefined);
+const kernelSeconds = Math.max(1, Math.round(seconds / 3));
+const worldSeconds = Math.max(1, seconds - kernelSeconds);
+
+// kernel targets: built to dist/ and run with plain node (vitest's transform would cost most of the time)
+const built = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
+if (built.status !== 0) process.exit(built.status ?? 1);
+console.log(`fuzz: kernel targets for ${kernelSeconds} s (release and debug builds)`);
+const kernel = spawnSync('node', ['dist/test/fuzz/kernel/cli.js', '--seconds', String(kernelSeconds), '--build', 'both', ...(seed === undefined ? [] : ['--seed', seed])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+const kernelRows = (kernel.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
 const files = readdirSync('test/fuzz').filter((f) => f.endsWith('.fuzz.test.ts')).map((f) => join('test/fuzz', f));
 const workers = 2;
 // each property (an it('fuzz_...'), or a fuzzRingProperty's test: 'fuzz_...') runs for its share;
 // a file's properties run one after another
 const properties = files.reduce((n, f) => n + (readFileSync(f, 'utf8').match(/\b(?:it\(|test: )'fuzz_/g) ?? []).length, 0);
-const share = Math.max(1, Math.floor((seconds * Math.min(workers, files.length)) / properties));
+const share = Math.max(1, Math.floor((worldSeconds * Math.min(workers, files.length)) / properties));
 const report = join(mkdtempSync(join(tmpdir(), 'netback-fuzz-')), 'report.jsonl');
-console.log(`fuzz: ${properties} properties in ${files.length} files, ${share} s each, ${workers} in parallel (about ${seconds} s)`);
+console.log(`fuzz: ${properties} world properties in ${files.length} files, ${share} s each, ${workers} in parallel (about ${worldSeconds} s)`);
 const started = Date.now();
 const result = spawnSync('npx', ['vitest', 'run', `--maxWorkers=${workers}`, ...files], {
   stdio: 'inherit',
@@ -37,6 +49,13 @@ const rows = existsSync(report) ? readFileSync(report, 'utf8').trim().split('\n'
 let total = 0;
 const merged = {};
 console.log(`\nfuzz summary (${elapsed} s wall):`);
+console.log('  kernel targets (cases, cases/s wall, cases per CPU second):');
+for (const row of kernelRows) {
+  total += row.cases;
+  console.log(`  ${row.target} (${row.build}): ${row.cases} cases, ${row.rate}/s, ${row.ratePerCpuSecond}/CPU s ${JSON.stringify(row.outcomes)}`);
+  for (const [k, v] of Object.entries(row.outcomes)) merged[k] = (merged[k] ?? 0) + v;
+}
+console.log('  world properties:');
 for (const row of rows) {
   total += row.cases;
   console.log(`  ${row.name}: ${row.cases} cases ${JSON.stringify(row.outcomes)}`);
@@ -44,5 +63,6 @@ for (const row of rows) {
 }
 console.log(`  total: ${total} cases`);
 for (const [k, v] of Object.entries(merged).sort((a, b) => b[1] - a[1])) console.log(`    ${k}: ${v}`);
-console.log(result.status === 0 ? 'oracle: every case passed' : 'oracle: FAILED (see the counterexample above)');
-process.exit(result.status ?? 1);
+const failed = kernel.status !== 0 || result.status !== 0;
+console.log(failed ? 'oracle: FAILED (see the counterexample and its replay command above)' : 'oracle: every case passed');
+process.exit(failed ? 1 : 0);

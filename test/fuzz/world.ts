@@ -16,6 +16,7 @@ import { ManualClock } from '../../src/xen/sim/clock.js';
 import type { NetfrontHostileQueue, NetfrontPacket } from '../../src/xen/sim/netfront.js';
 import { NetbackError } from '../../src/errors.js';
 import type { KernelInstance } from '../../src/wasm/module.js';
+import type { KernelBuild } from '../../src/wasm/node-source.js';
 import type { EventChannels } from '../../src/xen/types.js';
 import { kernels, MAC1, MAC2, udpFrame } from '../engine/helpers.js';
 
@@ -70,7 +71,8 @@ export class FuzzWorld {
     });
   }
 
-  static async create(options: { victimQueues?: number; fatalSlots?: number } = {}): Promise<FuzzWorld> {
+  /** `build`: which kernels every vif of this world runs (the debug build keeps the kernels' assertions). */
+  static async create(options: { victimQueues?: number; fatalSlots?: number; build?: KernelBuild } = {}): Promise<FuzzWorld> {
     const clock = new ManualClock();
     let world: FuzzWorld | undefined;
     const log: Logger = (level, msg, fields) => {
@@ -80,7 +82,7 @@ export class FuzzWorld {
     };
     let host!: SimHost;
     host = new SimHost({
-      kernels: await kernels(), clock, log, features: { maxQueues: 4 }, fatalSlots: options.fatalSlots,
+      kernels: await kernels(options.build), clock, log, features: { maxQueues: 4 }, fatalSlots: options.fatalSlots,
       interfaces: {
         create: async (name, opts) => {
           const domid = Number(/^vif(\d+)\./.exec(name)?.[1] ?? -1);

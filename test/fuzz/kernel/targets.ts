@@ -11,6 +11,8 @@
 import { check, fail, type KernelBench, type Region } from './bench.js';
 import { lastFrame, writeFrame } from './frames.js';
 import type { FuzzInput } from './input.js';
+import { toeplitzReference } from '../../reference/toeplitz.js';
+import { internetChecksum } from '../../reference/checksum.js';
 
 export interface KernelTarget {
   name: string;
@@ -271,6 +273,9 @@ export const txTarget: KernelTarget = {
       check(consumed <= ((published - (cons - start)) >>> 0) && consumed <= 256, `tx_build consumed ${consumed} slots, ${published} published`);
       check(built < 0 || built === pkts, `tx_build returned ${built} for ${pkts} packets`);
       check(pkts <= maxPackets, `tx_build built ${pkts} packets, at most ${maxPackets} asked`);
+      check(b.fn('tx_req_cons')() >>> 0 === (cons + consumed) >>> 0 && b.fn('tx_rsp_prod_pvt')() >>> 0 === cons, 'tx_build: req_cons / rsp_prod_pvt shadows disagree with the slots consumed');
+      check(credit === 0xFFFFFFFF || b.fn('tx_credit_used')() >>> 0 <= credit, `tx_build debited ${b.fn('tx_credit_used')() >>> 0} bytes of a ${credit}-byte credit`);
+      check(b.fn('tx_mcast_edits')() <= consumed, 'tx_build: more multicast edits than slots');
       checkTxPlan(b, l, rec, cons, consumed, ops, pkts);
       if (built < 0) outcome = b.outcome(built, 'tx_build');
       else if (b.fn('tx_drops')() > 0 && outcome === 'ok') outcome = 'drop';
@@ -448,6 +453,13 @@ export const rxTarget: KernelTarget = {
       return b.outcome(attached, 'rx_attach');
     }
     check(posted <= 256, `rx_attach accepted ${posted} posted requests`);
+    check(b.fn('rx_pending_requests')() === Math.min(posted, 256), `rx_pending_requests ${b.fn('rx_pending_requests')()} for ${posted} posted`);
+    const wanted = input.below(24);
+    check(b.fn('rx_slots_available')(wanted) === (posted >= wanted ? 1 : 0), `rx_slots_available(${wanted}) with ${posted} posted`);
+    const probeLen = input.u16() + (input.chance(16) ? input.u16() : 0);
+    const needed = b.fn('rx_slots_needed')(probeLen, input.below(3), input.below(2));
+    check(needed >= Math.ceil(probeLen / 4096) && needed <= Math.ceil(probeLen / 4096) + 2, `rx_slots_needed(${probeLen}) = ${needed}`);
+    v.setUint32(l.ring + REQ_EVENT, rec.page[REQ_EVENT]! | (rec.page[REQ_EVENT + 1]! << 8) | (rec.page[REQ_EVENT + 2]! << 16) | (rec.page[REQ_EVENT + 3]! << 24), true);
     const headroomIn = input.chance(230) ? 0 : input.chance(128) ? input.below(300) : input.u16();
     b.fn('rx_set_headroom')(headroomIn);
     const headroom = Math.min(headroomIn, 0x7FFF);
@@ -600,6 +612,8 @@ export const ctrlTarget: KernelTarget = {
       if ((r & 4) === 0) break;
     }
     if (outcome === 'ok' && published > 0 && answered === 0) outcome = 'ok:none';
+    check(b.fn('ctrl_hash_algorithm')() <= 1 && (b.fn('ctrl_hash_flags')() & ~0xF) === 0, 'control ring: hash algorithm or flags out of range');
+    check(outcome.startsWith('fatal') || ((b.fn('ctrl_req_cons')() - start) >>> 0) >= answered, 'ctrl_req_cons behind the responses');
     const size = b.fn('ctrl_hash_mapping_size')();
     check(size <= 128, `mapping size ${size}`);
     for (let i = 0; i < size; i++) check(b.fn('ctrl_hash_mapping')(i) < queues, `mapping entry ${i} names queue ${b.fn('ctrl_hash_mapping')(i)} of ${queues}`);
@@ -704,4 +718,81 @@ export const mcastTarget: KernelTarget = {
   },
 };
 
-export const kernelTargets: KernelTarget[] = [txTarget, rxTarget, ctrlTarget, offloadTarget, mcastTarget];
+// ---------------------------------------------------------------------------------------------
+// Hashing and checksums of arbitrary bytes against the plain references of test/reference/.
+
+export const hashTarget: KernelTarget = {
+  name: 'kernel_hash',
+  inputSize: 2048,
+  writable: (b) => [b.region('SCRATCH'), b.region('QUEUE_STATE')],
+  run(b, input) {
+    const scratch = b.c('SCRATCH_OFFSET');
+    const keyLen = input.below(41);
+    const inputLen = input.below(37);
+    input.fill(b.bytes, scratch, keyLen);
+    input.fill(b.bytes, scratch + 64, inputLen);
+    const hash = b.fn('toeplitz_hash')(scratch, keyLen, scratch + 64, inputLen) >>> 0;
+    check(hash === toeplitzReference(b.bytes.slice(scratch, scratch + keyLen), b.bytes.slice(scratch + 64, scratch + 64 + inputLen)), 'toeplitz_hash differs from the reference');
+    const len = input.chance(200) ? input.below(200) : input.below(1600);
+    const at = scratch + 128 + input.below(16);
+    input.fill(b.bytes, at, len);
+    const sum = b.fn('inet_checksum')(at, len) >>> 0;
+    check(sum === internetChecksum(b.bytes.slice(at, at + len)), 'inet_checksum differs from the reference');
+    const info = b.c('QUEUE_STATE_OFFSET') + b.c('QS_OFFLOAD_INFO');
+    const frame = scratch + 4096;
+    const flen = writeFrame(b.bytes, frame, 65535, input);
+    const parsed = b.fn('parse_headers')(frame, flen, info);
+    if (parsed >= 0) {
+      const l3 = u16(b, info), l4 = u16(b, info + 2), end = u16(b, info + 4), hlen = u16(b, info + 6);
+      check(l3 >= 14 && l3 < l4 && l4 + hlen <= end && end <= flen, `parse_headers: l3 ${l3} l4 ${l4}+${hlen} end ${end} of ${flen}`);
+    }
+    return parsed < 0 ? b.outcome(parsed, 'parse_headers') : 'ok';
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Host misuse: every entry point that takes an address, called with arbitrary addresses and
+// lengths. Each must answer with a status (a wrong address is STATUS_BAD_ARGUMENT) and never trap,
+// and none may write a ring page or the static data, whatever it was given.
+
+const ADDRESS_ENTRY_POINTS: { fn: string; args: (b: KernelBench, a: () => number, n: () => number, input: FuzzInput) => number[] }[] = [
+  { fn: 'csum_complete', args: (_b, a, n) => [a(), n()] },
+  { fn: 'csum_fill', args: (_b, a, n) => [a(), n()] },
+  { fn: 'csum_setup', args: (_b, a, n, i) => [a(), n(), i.below(3)] },
+  { fn: 'vnet_from_netif', args: (_b, a, n, i) => [a(), n(), i.u16(), i.below(4), i.u16(), a(), i.below(3)] },
+  { fn: 'vnet_to_netif', args: (_b, a, n, i) => [a(), a(), n(), i.below(64), a()] },
+  { fn: 'tso_segment', args: (_b, a, n, i) => [a(), n(), i.below(4), i.u16(), i.chance(200) ? 0 : i.u16()] },
+  { fn: 'flow_hash', args: (_b, a, n) => [a(), n()] },
+  { fn: 'select_queue', args: (_b, _a, _n, i) => [i.u32(), i.chance(200) ? i.below(9) : i.u32()] },
+  { fn: 'mcast_contains', args: (_b, a) => [a()] },
+  { fn: 'mcast_save', args: (_b, a) => [a()] },
+  { fn: 'mcast_load', args: (_b, a) => [a()] },
+  { fn: 'ctrl_attach', args: (_b, _a, _n, i) => [i.chance(128) ? i.below(3) : i.u32()] },
+  { fn: 'ctrl_hash_mapping', args: (_b, _a, _n, i) => [i.chance(200) ? i.below(200) : i.u32()] },
+];
+
+export const argsTarget: KernelTarget = {
+  name: 'kernel_args',
+  inputSize: 512,
+  writable: (b) => [{ name: 'private regions', start: b.c('QUEUE_STATE_OFFSET'), size: b.c('LAYOUT_END') - b.c('QUEUE_STATE_OFFSET') }],
+  run(b, input) {
+    const names = ['QUEUE_STATE', 'COUNTERS', 'MCAST_LIST', 'TX_BUF', 'RX_BUF', 'SEG_BUF', 'SEG_DESC', 'CTRL_STATE', 'TOEPLITZ_TABLE', 'SCRATCH', 'TX_RING', 'RX_RING', 'TX_PKT_DESC', 'RX_PKT_DESC'];
+    const a = () => {
+      const r = input.u8();
+      if (r < 16) return input.u32();
+      if (r < 24) return input.pick([0, 1, 0xFFFFFFFF, 0xFFFFFFF0, b.c('LAYOUT_END'), b.c('LAYOUT_END') - 1, b.bytes.length - 1, b.bytes.length]);
+      const region = b.region(input.pick(names));
+      return (region.start + (input.chance(128) ? input.below(64) : input.chance(128) ? region.size - input.below(64) : input.below(region.size))) >>> 0;
+    };
+    const n = () => input.chance(128) ? input.below(2000) : input.chance(128) ? input.below(70000) : input.u32();
+    const entry = input.pick(ADDRESS_ENTRY_POINTS);
+    const args = entry.args(b, a, n, input);
+    // a frame the region allows gets plausible bytes (the entry point gets past its checks)
+    if (input.chance(128)) writeFrame(b.bytes, b.c('SCRATCH_OFFSET'), 4096, input);
+    const status = b.fn(entry.fn)(...args);
+    if (status === b.c('STATUS_BAD_ARGUMENT')) return `rejected:${entry.fn}`;
+    return status >= 0 ? `ok:${entry.fn}` : b.outcome(status, entry.fn);
+  },
+};
+
+export const kernelTargets: KernelTarget[] = [txTarget, rxTarget, ctrlTarget, offloadTarget, mcastTarget, hashTarget, argsTarget];
