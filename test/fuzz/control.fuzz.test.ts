@@ -177,7 +177,11 @@ describe('fuzz: control ring and xenstore', () => {
       if (guest !== undefined && state === '4') outcome = world.outcome(0);
       else {
         const error = await world.host.xs.read(`/local/domain/0/error/backend/vif/${domid}/0/error`);
-        outcome = { kind: 'rejected', code: error === undefined ? `state-${state}` : `errno-${error.split(' ')[0]}` };
+        const frontendState = await world.host.xs.read(`${frontend}/state`);
+        // a connect that did not complete is refused with an error node, or the frontend itself
+        // walked away (Closing/Closed); never left without a word
+        expect(error !== undefined || frontendState === '5' || frontendState === '6', `connect neither completed nor refused: backend state ${state}, frontend state ${frontendState}, no error node`).toBe(true);
+        outcome = { kind: 'rejected', code: error === undefined ? `frontend-closed-${frontendState}` : `errno-${error.split(' ')[0]}` };
       }
       xsTally.add(outcome);
       world.assertVictimsUntouched();

@@ -47,4 +47,18 @@ describe('fuzz-found regressions', () => {
     expect(ctrl.responses).toHaveLength(128);
     expect(ctrl.responses.every((r) => r.status === 0 && r.data === 128)).toBe(true);
   });
+
+  it('assertHostileStillWorks_healthy_vif_passes_disabled_vif_fails', async () => {
+    // the oracle a typed-error outcome now goes through must be able to fail: it passes on a
+    // working hostile vif and fails on one the backend disabled
+    await world.newHostile();
+    await world.assertHostileStillWorks();
+    const guest = await world.newHostile({ pollMode: 'manual' });
+    const raw = guest.netfront.hostile(0);
+    raw.setTxReqProd((raw.txRing.reqProd + 0x80000000) >>> 0);
+    raw.notifyTx();
+    await world.settle();
+    expect(world.hostileDataPath().disabled?.code).toBe('NETBACK_FATAL_RING_OVERFLOW');
+    await expect(world.assertHostileStillWorks()).rejects.toThrow();
+  });
 });

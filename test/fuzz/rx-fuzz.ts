@@ -132,6 +132,9 @@ export async function runRxProgram(world: FuzzWorld, program: RxProgram): Promis
   world.snapshotVictims();
   let prod = raw.rxRing.reqProd;
   let nextId = 0;
+  const queue = path.queues[0]!;
+  const eventsBefore = queue.stats.events;
+  let kicks = 0;
   for (const step of program.steps) {
     switch (step.kind) {
       case 'post': {
@@ -144,12 +147,14 @@ export async function runRxProgram(world: FuzzWorld, program: RxProgram): Promis
           model.publish(prod);
         }
         raw.notifyRx();
+        kicks++;
         break;
       }
       case 'prod':
         prod = (prod + step.delta) >>> 0;
         model.publish(prod);
         raw.notifyRx();
+        kicks++;
         break;
       case 'frame': {
         const bytes = withVnet(step.vnet, frameBytes(step.frame));
@@ -159,6 +164,7 @@ export async function runRxProgram(world: FuzzWorld, program: RxProgram): Promis
       case 'notify':
         raw.notifyRx();
         raw.notifyTx();
+        kicks += 2;
         break;
     }
     await world.settle(3);
@@ -167,12 +173,16 @@ export async function runRxProgram(world: FuzzWorld, program: RxProgram): Promis
   }
   await world.settle();
   model.check();
+  // bounded: at most one event per kick (plus the connect-time look), as the TX property checks
+  expect(queue.stats.events - eventsBefore, 'events handled').toBeLessThanOrEqual(kicks + 1);
   const batches = path.queues[0]!.stats.rxBatches;
   await world.settle(4);
   expect(path.queues[0]!.stats.rxBatches, 'RX kept working with nothing new').toBe(batches);
   for (const queue of path.queues) expect(queue.backlogBytes).toBeLessThanOrEqual(512 * 1024);
   world.assertVictimsUntouched();
-  return world.outcome(dropsBefore);
+  const outcome = world.outcome(dropsBefore);
+  if (outcome.kind === 'typed-error') await world.assertHostileStillWorks();
+  return outcome;
 }
 
 function revoked(world: FuzzWorld, domid: number): number {

@@ -61,6 +61,8 @@ export class FuzzWorld {
   private readonly sideGrants: number[] = [];
   private pendingDomid: number | undefined;
   private victimMemory: { name: string; bytes: Uint8Array }[] = [];
+  /** The backend's own open ports and mapped pages with only the victims attached. */
+  private baseline: { backendPorts: number; mappedPages: number } | undefined;
 
   private constructor(host: SimHost, clock: ManualClock) {
     this.host = host;
@@ -105,6 +107,7 @@ export class FuzzWorld {
     await host.start();
     await host.addGuest({ domid: 1, queues: options.victimQueues ?? 1 });
     await host.addGuest({ domid: 2, queues: options.victimQueues ?? 1 });
+    world.baseline = { backendPorts: host.channels.openPorts(host.backendDomid), mappedPages: host.grants.mappedPages() };
     return world;
   }
 
@@ -211,6 +214,11 @@ export class FuzzWorld {
     }
     expect(this.host.grants.liveGrants(domid), `grants of domain ${domid} left after removal`).toBe(0);
     expect(this.host.channels.openPorts(domid), `ports of domain ${domid} left after removal`).toBe(0);
+    // the backend's side too: its ports and mappings are back to what the victims alone hold
+    if (this.baseline !== undefined) {
+      expect(this.host.channels.openPorts(this.host.backendDomid), `backend ports left after removing domain ${domid}`).toBe(this.baseline.backendPorts);
+      expect(this.host.grants.mappedPages(), `pages left mapped after removing domain ${domid}`).toBe(this.baseline.mappedPages);
+    }
     expect(this.isolated.portNames(), 'hostile bridge ports left after removal').toEqual(['host-stack']);
   }
 
@@ -290,6 +298,20 @@ export class FuzzWorld {
       off1();
       off2();
     }
+  }
+
+  /**
+   * A typed error that escaped event handling must leave the vif working: the hostile guest sends
+   * a plain frame and it reaches its interface. (A typed error that left the port masked would
+   * fail here: the vif shows Connected but is wedged.)
+   */
+  async assertHostileStillWorks(): Promise<void> {
+    const guest = this.hostile;
+    const before = this.fromHostile.length;
+    const frame = udpFrame(120, MAC1, HOSTILE_MAC, 77);
+    expect(guest.netfront.send(frame, { checksum: 'validated' }).kind, 'the vif takes a frame after a typed error').toBe('sent');
+    await this.settle();
+    expect(this.fromHostile.slice(before).some((f) => Buffer.from(f.subarray(f.length - frame.length)).equals(Buffer.from(frame))), 'a frame sent after a typed error reached the interface').toBe(true);
   }
 
   /** No untyped throw or trap escaped; the classification of what happened. */

@@ -695,8 +695,9 @@ export const mcastTarget: KernelTarget = {
     const scratch = b.c('SCRATCH_OFFSET');
     const size = b.c('MCAST_RECORD_SIZE');
     const v = b.view;
-    input.fill(b.bytes, scratch, size);
     const count = input.chance(230) ? input.below(65) : input.u32();
+    const entry = input.below(65);
+    input.fill(b.bytes, scratch, size);
     v.setUint32(scratch, count, true);
     const countBefore = b.fn('mcast_count')();
     const loaded = b.fn('mcast_load')(scratch);
@@ -709,7 +710,6 @@ export const mcastTarget: KernelTarget = {
     check(b.fn('mcast_save')(saved) === size, 'mcast_save');
     for (let i = 0; i < size; i++) check(b.bytes[saved + i] === b.bytes[scratch + i], `mcast_save differs from the loaded record at byte ${i}`);
     const probe = scratch + 2048;
-    const entry = input.below(65);
     b.bytes.copyWithin(probe, scratch + 4 + entry * 8, scratch + 4 + entry * 8 + 6);
     let present = false;
     for (let i = 0; i < count && !present; i++) present = b.bytes.subarray(scratch + 4 + i * 8, scratch + 10 + i * 8).every((x, k) => x === b.bytes[probe + k]);
