@@ -46,12 +46,14 @@
 }
 
 // Sums 0..63 trailing bytes; an odd last byte is the high byte of a big-endian word, which is the
-// low byte of the little-endian word at an even offset.
+// low byte of the little-endian word at an even offset. Every add keeps its carry: after a word
+// near all ones the accumulator can sit within 2^32 of 2^64, and a plain add would drop the 2^64
+// (one unit of the ones'-complement sum) for the last 1-7 bytes (found by kernel_hash, libFuzzer).
 function sumTail(p: usize, len: u32, acc: u64): u64 {
   while (len >= 8) { acc = addCarry64(acc, load<u64>(p)); p += 8; len -= 8; }
-  if (len >= 4) { acc += <u64>load<u32>(p); p += 4; len -= 4; }
-  if (len >= 2) { acc += <u64>load<u16>(p); p += 2; len -= 2; }
-  if (len) acc += <u64>load<u8>(p);
+  if (len >= 4) { acc = addCarry64(acc, <u64>load<u32>(p)); p += 4; len -= 4; }
+  if (len >= 2) { acc = addCarry64(acc, <u64>load<u16>(p)); p += 2; len -= 2; }
+  if (len) acc = addCarry64(acc, <u64>load<u8>(p));
   return acc;
 }
 
