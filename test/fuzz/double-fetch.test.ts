@@ -15,7 +15,7 @@ import { compileKernels, instantiateKernels, type KernelInstance } from '../../s
 import { readKernels } from '../../src/wasm/node-source.js';
 
 const SLOTS = 256;
-const ROUNDS = Number(process.env.FUZZ_DOUBLE_FETCH_ROUNDS ?? 3000);
+const ROUNDS = Number(process.env.FUZZ_DOUBLE_FETCH_ROUNDS ?? 1000);
 let worker: Worker | undefined;
 afterAll(async () => { await worker?.terminate(); });
 

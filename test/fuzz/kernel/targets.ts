@@ -504,6 +504,7 @@ export const rxTarget: KernelTarget = {
           return false;
         }
         rx.checkPack(used, addr, plen, reqCons);
+        check(b.fn('rx_packet_count')() >= 1, 'rx_packet_count after a pack');
         return true;
       };
       if (b.bytes[l.out + VNET_OUT.segment] === 1) {
@@ -650,7 +651,11 @@ export const offloadTarget: KernelTarget = {
     const which = input.below(6);
     let status: number;
     let fn: string;
-    if (which === 0) { fn = 'csum_setup'; status = b.fn(fn)(frame, len, input.below(2)); }
+    if (which === 0) {
+      fn = 'csum_setup';
+      status = b.fn(fn)(frame, len, input.below(2));
+      if (status >= 0) check(b.fn('csum_setup_start')() === u16(b, info + 2) && b.fn('csum_setup_offset')() === u16(b, info + 10), 'csum_setup_start/offset disagree with the parse');
+    }
     else if (which === 1) { fn = 'csum_complete'; status = b.fn(fn)(frame, len); }
     else if (which === 2) { fn = 'csum_fill'; status = b.fn(fn)(frame, len); }
     else if (which === 3) {
