@@ -34,7 +34,7 @@ import { EXIT, formatReport, hostEnvironment, runChecks } from './check.js';
 import { coarseClock } from './coarse-clock.js';
 import { CONTROL_SOCKET_OFF, DEFAULT_CONTROL_SOCKET, MAX_SOCKET_PATH_BYTES } from './control-protocol.js';
 import { ControlSocketError, startControlServer, type ControlServer } from './control-server.js';
-import { MetricsAddressError, parseMetricsAddress, startMetricsServer, type MetricsAddress, type MetricsServer } from './metrics-server.js';
+import { MetricsAddressError, parseMetricsAddress, startMetricsServer, workerLoads, type MetricsAddress, type MetricsServer } from './metrics-server.js';
 import { monotonicMicroseconds, sdNotify } from './sd-notify.js';
 import { sweepLeftoverTaps } from './leftover-taps.js';
 import { QueuePool, type PooledDataPath } from '../pool/pool.js';
@@ -233,9 +233,10 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
     log('info', `control socket: ${control.path}`, { event: 'control-socket', path: control.path });
   }
   let metrics: MetricsServer | undefined;
+  let pool: QueuePool | undefined; // started once the devices are open
   if (settings.metrics !== undefined) {
     try {
-      metrics = await startMetricsServer(settings.metrics, { snapshot: () => snapshot() });
+      metrics = await startMetricsServer(settings.metrics, { snapshot: () => snapshot(), workers: () => workerLoads(pool?.threads ?? []) });
     } catch (error) {
       log('error', `cannot serve metrics on ${settings.metrics.host}:${settings.metrics.port}: ${(error as Error).message}`, { event: 'metrics' });
       await control?.close();
@@ -281,7 +282,7 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
   const engine = { fatalSlots: settings.fatalSlots, rxStallTimeoutMs: settings.rxStallTimeoutMs, rxDrainTimeoutMs: settings.rxDrainTimeoutMs };
   // The queues run on worker threads (src/pool/), each with its own device fds, or with
   // --workers 0 here on the main thread, with one gntdev and one evtchn fd for every vif.
-  const pool = settings.workers > 0 ? await QueuePool.start({ workers: settings.workers, kernels, engine, log }) : undefined;
+  pool = settings.workers > 0 ? await QueuePool.start({ workers: settings.workers, kernels, engine, log }) : undefined;
   const inThread = pool === undefined ? openInThreadDevices(log) : undefined;
   const watcher = new BackendWatcher({
     xs, backendDomid, features, log,

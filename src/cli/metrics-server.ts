@@ -6,7 +6,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { NetbackError } from '../errors.js';
 import { closeHttp, listenHttp } from './http-listen.js';
-import type { MetricsSource } from './metrics-registry.js';
+import type { Worker } from 'node:worker_threads';
+import type { MetricsSource, WorkerLoad } from './metrics-registry.js';
 
 export const METRICS_PATH = '/metrics';
 
@@ -27,6 +28,15 @@ export function parseMetricsAddress(raw: string): MetricsAddress {
     throw new MetricsAddressError(`--metrics takes HOST:PORT (127.0.0.1:9470, [::1]:9470; port 0-65535), not ${JSON.stringify(raw)}`);
   }
   return { host: m[1] ?? m[2]!, port };
+}
+
+/**
+ * The busy time of worker threads, as a pool lists them (QueuePool.threads), for
+ * MetricsSource.workers. A replaced worker starts again from 0, which Prometheus reads as a
+ * counter reset.
+ */
+export function workerLoads(threads: readonly { index: number; worker: Worker }[]): WorkerLoad[] {
+  return threads.map((thread) => ({ id: String(thread.index), activeSeconds: thread.worker.performance.eventLoopUtilization().active / 1000 }));
 }
 
 export interface MetricsServer {

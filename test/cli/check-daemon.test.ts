@@ -4,6 +4,8 @@
 
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -157,6 +159,28 @@ describe('wasm-netback daemon options', () => {
     const error = await run(process.execPath, [bin, 'daemon', '--max-queues', 'zero']).catch((e: { code: number; stderr: string }) => e);
     expect((error as { code: number }).code).toBe(64);
     expect((error as { stderr: string }).stderr).toContain('--max-queues');
+  });
+
+  it('daemon_metrics_bad_address_exits_64', async () => {
+    const error = await run(process.execPath, [bin, 'daemon', '--metrics', '9470']).catch((e: { code: number; stderr: string }) => e);
+    expect((error as { code: number }).code).toBe(64);
+    expect((error as { stderr: string }).stderr).toContain('--metrics takes HOST:PORT');
+  });
+
+  it('daemon_metrics_port_taken_exits_69_before_any_device', async () => {
+    // the metrics port is taken before xenstore is opened: no Xen needed to see it refused
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const error = await run(process.execPath, [bin, 'daemon', '--no-preflight', '--control-socket', 'none', '--log-format', 'json', '--metrics', `127.0.0.1:${port}`])
+        .catch((e: { code: number; stdout: string }) => e);
+      expect((error as { code: number }).code).toBe(69);
+      const lines = (error as { stdout: string }).stdout.trim().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string; event?: string });
+      expect(lines).toEqual([expect.objectContaining({ level: 'error', event: 'metrics', msg: expect.stringMatching(new RegExp(`cannot serve metrics on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`)) })]);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
   });
 
   it('daemon_log_formats', () => {

@@ -14,7 +14,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listView, statsView, type StatsAnswer } from '../../src/cli/control-protocol.js';
 import { counterMetric, xenbusStateNumber } from '../../src/cli/metrics-registry.js';
-import { MetricsAddressError, parseMetricsAddress, startMetricsServer, type MetricsServer } from '../../src/cli/metrics-server.js';
+import { Worker } from 'node:worker_threads';
+import { MetricsAddressError, parseMetricsAddress, startMetricsServer, workerLoads, type MetricsServer } from '../../src/cli/metrics-server.js';
 import { compileKernels, readKernels } from '../../src/index.js';
 import { SimHost } from '../../src/sim/host.js';
 import { TrafficGenerator } from '../../src/sim/traffic.js';
@@ -96,6 +97,22 @@ describe('metrics exposition', () => {
     expect(parseMetricsAddress('localhost:9470')).toEqual({ host: 'localhost', port: 9470 });
     for (const bad of ['', '9470', ':9470', '127.0.0.1', '127.0.0.1:', '127.0.0.1:65536', '::1:9470', '[::1]', 'a b:1', '127.0.0.1:94x0']) {
       expect(() => parseMetricsAddress(bad), bad).toThrow(MetricsAddressError);
+    }
+  });
+
+  it('metrics_worker_loads_count_a_busy_worker', async () => {
+    // one worker spins 300 ms, one sleeps: the busy time the daemon exposes per worker tells them apart
+    const spin = new Worker('const end = Date.now() + 300; while (Date.now() < end); setTimeout(() => {}, 60_000);', { eval: true });
+    const idle = new Worker('setTimeout(() => {}, 60_000);', { eval: true });
+    try {
+      await Promise.all([spin, idle].map((w) => new Promise((resolve) => w.once('online', resolve))));
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      const loads = workerLoads([{ index: 0, worker: spin }, { index: 1, worker: idle }]);
+      expect(loads.map((l) => l.id)).toEqual(['0', '1']);
+      expect(loads[0]!.activeSeconds).toBeGreaterThan(0.25);
+      expect(loads[1]!.activeSeconds).toBeLessThan(0.2);
+    } finally {
+      await Promise.all([spin.terminate(), idle.terminate()]);
     }
   });
 
@@ -306,6 +323,11 @@ describe('sim --metrics', () => {
     const outcome = await run(process.execPath, [bin, 'sim', '--seconds', '1', '--metrics', '9470']).then(() => ({ code: 0, stderr: '' }), (e: { code: number; stderr: string }) => e);
     expect(outcome.code).toBe(64);
     expect(outcome.stderr).toMatch(/--metrics takes HOST:PORT/);
+  });
+
+  it('sim_metrics_from_netback_metrics_env', async () => {
+    const { stdout } = await run(process.execPath, [bin, 'sim', '--seconds', '1', '--no-viz'], { env: { ...process.env, NETBACK_METRICS: '127.0.0.1:0' } });
+    expect(stdout).toMatch(/^metrics: http:\/\/127\.0\.0\.1:[1-9][0-9]*\/metrics$/m);
   });
 
   it('sim_metrics_address_in_use_exits_69', async () => {
