@@ -18,6 +18,12 @@ const bin = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
 const unitPath = new URL('../../packaging/systemd/wasm-netback.service', import.meta.url).pathname;
 const defaultsPath = new URL('../../packaging/systemd/wasm-netback.default', import.meta.url).pathname;
 const SYSTEMD_ANALYZE = '/usr/bin/systemd-analyze';
+// CI (CI=true) installs systemd for this: there a missing systemd-analyze fails instead of skipping
+const noAnalyze = existsSync(SYSTEMD_ANALYZE) ? undefined : `${SYSTEMD_ANALYZE} not found (apt-get install systemd)`;
+if (noAnalyze !== undefined) {
+  if (process.env.CI === 'true') throw new Error(`test/cli/systemd-unit.test.ts: cannot verify the unit (${noAnalyze}) but CI=true`);
+  console.warn(`SKIP systemd-analyze verify in test/cli/systemd-unit.test.ts: ${noAnalyze}`);
+}
 
 /** section → key → every value, in order (systemd keys may repeat). */
 function parseUnit(text: string): Record<string, Record<string, string[]>> {
@@ -44,8 +50,11 @@ afterAll(() => { for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true
 describe('packaging/systemd/wasm-netback.service', () => {
   it('unit_orders_around_xen_and_signals_readiness', () => {
     expect(words('Unit', 'Before')).toContain('xendomains.service');
-    for (const dep of ['proc-xen.mount', 'xenstored.service']) {
-      expect(words('Unit', 'Requires')).toContain(dep);
+    // Debian's xen.service (/etc/init.d/xen) or upstream Xen's xenstored.service and proc-xen.mount;
+    // Requires= would fail on a host without one of them, and Debian has none of upstream's
+    expect(words('Unit', 'Requires')).toEqual([]);
+    for (const dep of ['xen.service', 'xenstored.service', 'proc-xen.mount']) {
+      expect(words('Unit', 'Wants')).toContain(dep);
       expect(words('Unit', 'After')).toContain(dep);
     }
     expect(unit.Unit!.RefuseManualStop).toEqual(['true']);
@@ -54,8 +63,8 @@ describe('packaging/systemd/wasm-netback.service', () => {
       EnvironmentFile: ['-/etc/default/wasm-netback'], Restart: ['on-failure'],
       RuntimeDirectory: ['wasm-netback'], RuntimeDirectoryMode: ['0700'],
     });
-    expect(unit.Service!.ExecStart).toHaveLength(1);
-    expect(unit.Service!.ExecStart![0]).toMatch(/^\/\S+\/wasm-netback daemon$/);
+    // where the Debian package (npm run package) puts the command
+    expect(unit.Service!.ExecStart).toEqual(['/usr/bin/wasm-netback daemon']);
     expect(unit.Install!.WantedBy).toEqual(['multi-user.target']);
   });
 
@@ -68,7 +77,7 @@ describe('packaging/systemd/wasm-netback.service', () => {
     expect(words('Service', 'RestartPreventExitStatus').map(Number).sort()).toEqual([EXIT.usage, EX_CANTCREAT, EXIT.config].sort());
   });
 
-  it.skipIf(!existsSync(SYSTEMD_ANALYZE))('unit_passes_systemd_analyze_verify', async () => {
+  it.skipIf(noAnalyze !== undefined)('unit_passes_systemd_analyze_verify', async () => {
     // verify fails on an ExecStart= binary that does not exist and on dependencies it cannot load:
     // check a copy that runs this checkout's build, next to stand-ins for the Xen units this
     // machine may not have (verify looks for units in the directory of the one it checks)
@@ -77,7 +86,7 @@ describe('packaging/systemd/wasm-netback.service', () => {
     const copy = unitText.replace(/^ExecStart=.*$/m, `ExecStart=${process.execPath} ${bin} daemon`);
     expect(copy.split('\n').filter((line, i) => line !== unitText.split('\n')[i])).toHaveLength(1);
     writeFileSync(join(dir, 'wasm-netback.service'), copy);
-    for (const name of ['xenstored.service', 'xendomains.service']) writeFileSync(join(dir, name), '[Unit]\nDescription=stand-in\n[Service]\nExecStart=/bin/true\n');
+    for (const name of ['xen.service', 'xenstored.service', 'xendomains.service']) writeFileSync(join(dir, name), '[Unit]\nDescription=stand-in\n[Service]\nExecStart=/bin/true\n');
     writeFileSync(join(dir, 'proc-xen.mount'), '[Unit]\nDescription=stand-in\n[Mount]\nWhat=xenfs\nWhere=/proc/xen\nType=xenfs\n');
     const result = await run(SYSTEMD_ANALYZE, ['verify', join(dir, 'wasm-netback.service')]).then(
       (ok) => ({ code: 0, stderr: ok.stderr }), (error: { code: number; stderr: string }) => error);
@@ -86,12 +95,12 @@ describe('packaging/systemd/wasm-netback.service', () => {
     expect({ code: result.code, ours }).toEqual({ code: 0, ours: [] });
   });
 
-  it.skipIf(!existsSync(SYSTEMD_ANALYZE))('unit_verify_catches_a_broken_copy', async () => {
+  it.skipIf(noAnalyze !== undefined)('unit_verify_catches_a_broken_copy', async () => {
     // the check above can fail: a misspelt Type= is an error, a misspelt key a warning line
     const dir = mkdtempSync(join(tmpdir(), 'nbunit-'));
     dirs.push(dir);
     const broken = unitText.replace(/^ExecStart=.*$/m, `ExecStart=${process.execPath} ${bin} daemon`)
-      .replace('Type=notify', 'Type=notifyy').replace('RefuseManualStop=', 'RefuseManualStopp=').replace(/^(Requires|After)=.*$/gm, '');
+      .replace('Type=notify', 'Type=notifyy').replace('RefuseManualStop=', 'RefuseManualStopp=').replace(/^(Wants|After)=.*$/gm, '');
     writeFileSync(join(dir, 'wasm-netback.service'), broken);
     const result = await run(SYSTEMD_ANALYZE, ['verify', join(dir, 'wasm-netback.service')]).then(
       (ok) => ({ code: 0, stderr: ok.stderr }), (error: { code: number; stderr: string }) => error);
