@@ -13,7 +13,7 @@
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { nativeAvailable } from '../native/addon.js';
+import { nativeAddonFile, nativeUnavailableReason } from '../native/addon.js';
 import { XENBUS_DEVICE, XENSTORED_SOCKETS } from '../xen/real/xenstore.js';
 
 export const EXIT = { ok: 0, usage: 64, unavailable: 69, software: 70, noperm: 77, config: 78 } as const;
@@ -40,6 +40,8 @@ export interface CheckEnvironment {
   root: string;
   uid: number;
   nativeAvailable: boolean;
+  /** The addon item's detail: the file it loads from, or why it cannot load (with npm install's reason). */
+  nativeDetail?: string;
 }
 
 function readText(path: string): string | undefined {
@@ -78,8 +80,8 @@ export function runChecks(env: CheckEnvironment): CheckReport {
   if (existsSync(at('/dev/net/tun'))) add('/dev/net/tun', 'ok', 'present');
   else add('/dev/net/tun', 'missing', 'missing (modprobe tun)');
 
-  if (env.nativeAvailable) add('native addon', 'ok', 'build/Release/netback.node loads');
-  else add('native addon', 'missing', 'build/Release/netback.node is not built (npm run build:native; needs python3, make, gcc)');
+  if (env.nativeAvailable) add('native addon', 'ok', env.nativeDetail ?? 'loads');
+  else add('native addon', 'missing', env.nativeDetail ?? 'not built (npm run build:native; needs python3, make, gcc)');
 
   if (env.uid === 0) add('root', 'ok', 'running as root');
   else add('root', 'missing', `running as uid ${env.uid}; the Xen devices and TAP creation need root`, EXIT.noperm);
@@ -99,7 +101,8 @@ export function runChecks(env: CheckEnvironment): CheckReport {
 }
 
 export function hostEnvironment(root = '/'): CheckEnvironment {
-  return { root, uid: process.getuid?.() ?? -1, nativeAvailable: nativeAvailable() };
+  const reason = nativeUnavailableReason();
+  return { root, uid: process.getuid?.() ?? -1, nativeAvailable: reason === undefined, nativeDetail: reason ?? `loads ${nativeAddonFile()}` };
 }
 
 export function formatReport(report: CheckReport): string {

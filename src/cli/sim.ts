@@ -9,7 +9,7 @@ import { compileKernels, readKernels } from '../index.js';
 import { SimHost } from '../sim/host.js';
 import { TrafficGenerator, type GuestTrafficStats } from '../sim/traffic.js';
 import { snapshotHost, SNAPSHOT_VERSION, type HostSnapshot, type VifSnapshot } from '../viz/snapshot.js';
-import { nativeAvailable } from '../native/addon.js';
+import { nativeUnavailableReason } from '../native/addon.js';
 import { tapInterfaces } from '../tap/port.js';
 import { NETTXF_EXTRA_INFO, NETTXF_MORE_DATA } from '../xen/sim/netfront-tx.js';
 import type { SimNetfront } from '../xen/sim/netfront.js';
@@ -113,9 +113,8 @@ export async function runSim(options: SimOptions): Promise<number> {
     if (typeof process.getuid === 'function' && process.getuid() !== 0) {
       throw new CliError('NETBACK_SIM_TAP_NEEDS_ROOT', '--tap creates TAP devices, which needs root (CAP_NET_ADMIN); run without --tap for the in-process bridge', EX_NOPERM);
     }
-    if (!nativeAvailable()) {
-      throw new CliError('NETBACK_SIM_TAP_NO_ADDON', '--tap needs the native addon (build/Release/netback.node): npm run build:native', EX_UNAVAILABLE);
-    }
+    const noAddon = nativeUnavailableReason();
+    if (noAddon !== undefined) throw new CliError('NETBACK_SIM_TAP_NO_ADDON', `--tap needs the native addon: ${noAddon}`, EX_UNAVAILABLE);
   }
   const log = (line: string) => { if (!options.json) process.stdout.write(`${line}\n`); };
   const kernels = await compileKernels(await readKernels());

@@ -1,11 +1,19 @@
-// Node-only: loads the native addon (native/netback.c, built by node-gyp at install) and gives it
-// a typed face. The addon is optional: without it everything but real TAP and real Xen works, so
-// loading is lazy and its absence is a typed error that says how to build it.
+// Node-only: loads the native addon (native/netback.c) and gives it a typed face. node-gyp-build
+// finds it: a local build (build/Release/netback.node, node-gyp at install or npm run build:native)
+// first, else the prebuilt binary for this platform (prebuilds/linux-x64/, prebuilds/linux-arm64/,
+// shipped in the npm package and the Debian package). The addon is optional: without it everything
+// but real TAP and real Xen works, so loading is lazy and its absence is a typed error that says
+// why (the reason npm install could not build it, which npm does not show for a dependency) and how
+// to build it.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NetbackError } from '../errors.js';
+
+const require = createRequire(import.meta.url);
+const nodeGypBuild = require('node-gyp-build') as { path(dir: string): string };
 
 /** Anything the addon reads or writes bytes in: offsets are byte offsets into this view. */
 export type NativeBuffer = ArrayBuffer | SharedArrayBuffer | ArrayBufferView;
@@ -76,16 +84,24 @@ export interface NativeAddon {
 declare const pollHandleBrand: unique symbol;
 export type PollHandle = { readonly [pollHandleBrand]: true };
 
-/** The addon is not built (no compiler at install time, or not Linux). */
+/** Where native/install.mjs leaves node-gyp's output when npm install could not build the addon. */
+export const INSTALL_FAILURE_LOG = 'build/native-install.log';
+
+/** No build and no prebuilt binary for this platform loads (no compiler at install time, or not Linux). */
 export class NativeAddonMissingError extends NetbackError {
-  constructor(searched: string[], cause: unknown) {
+  /** The first line of the reason npm install recorded, when it tried and failed. */
+  readonly installFailure: string | undefined;
+  constructor(root: string, cause: unknown, installFailure?: string) {
+    const reason = cause instanceof Error ? cause.message.split('\n')[0]! : String(cause);
     super(
       'NETBACK_NATIVE_MISSING',
-      `the native addon (build/Release/netback.node) is not available (looked in ${searched.join(', ')}). ` +
-        'Real TAP devices and real Xen need it: install python3, make and gcc, then run `npm run build:native`. ' +
+      `the native addon is not available for ${process.platform}-${process.arch} in ${root} (${reason}). ` +
+        (installFailure === undefined ? '' : `npm install could not build it: ${installFailure} (node-gyp's output: ${join(root, INSTALL_FAILURE_LOG)}). `) +
+        'Real TAP devices and real Xen need it: install python3, make and gcc, then run `npm run build:native` there. ' +
         'Everything else (the Wasm kernels, the simulation, benchmarks) works without it.',
       { cause },
     );
+    this.installFailure = installFailure;
   }
 }
 
@@ -128,25 +144,42 @@ export function translateNativeError(error: unknown): unknown {
   return error;
 }
 
-/** build/ sits at the package root: two levels above src/tap/, three above dist/src/tap/. */
-function candidates(): string[] {
-  return ['../../build/Release/netback.node', '../../../build/Release/netback.node'].map((rel) => fileURLToPath(new URL(rel, import.meta.url)));
+/** The package root (package.json, build/, prebuilds/): two levels above src/native/, three above dist/src/native/. */
+export function packageRoot(): string {
+  const roots = ['../../', '../../../'].map((rel) => fileURLToPath(new URL(rel, import.meta.url)));
+  return roots.find((dir) => existsSync(join(dir, 'package.json'))) ?? roots[0]!;
+}
+
+/** The line of node-gyp's output that says what went wrong, from the log npm install left in root. */
+export function installFailureSummary(root: string): string | undefined {
+  let log: string;
+  try {
+    log = readFileSync(join(root, INSTALL_FAILURE_LOG), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const lines = log.split('\n').map((line) => line.trim()).filter((line) => line !== '');
+  // gyp's own "gyp ERR!" lines come after the compiler's or make's complaint, which says more
+  const cause = lines.find((line) => /error|not found|No such file|command not found/i.test(line) && !line.startsWith('gyp ')) ?? lines.find((line) => line.startsWith('gyp ERR!'));
+  return cause ?? lines[0] ?? 'no output';
 }
 
 let cached: NativeAddon | undefined;
+let loadedFrom: string | undefined;
 
 /** The addon with every call's errors translated to typed ones. Throws NativeAddonMissingError. */
 export function loadNative(): NativeAddon {
   if (cached !== undefined) return cached;
-  const searched = candidates();
-  const path = searched.find((p) => existsSync(p));
+  const root = packageRoot();
   let raw: NativeAddon;
+  let path: string;
   try {
-    if (path === undefined) throw new Error('not built');
-    raw = createRequire(import.meta.url)(path) as NativeAddon;
+    path = nodeGypBuild.path(root);
+    raw = require(path) as NativeAddon;
   } catch (cause) {
-    throw new NativeAddonMissingError(searched, cause);
+    throw new NativeAddonMissingError(root, cause, installFailureSummary(root));
   }
+  loadedFrom = path;
   const wrapped: Record<string, unknown> = { constants: raw.constants };
   for (const [name, fn] of Object.entries(raw)) {
     if (typeof fn !== 'function') continue;
@@ -165,10 +198,20 @@ export function loadNative(): NativeAddon {
 
 /** Whether the addon can be loaded here (for skipping, never for silently degrading). */
 export function nativeAvailable(): boolean {
+  return nativeUnavailableReason() === undefined;
+}
+
+/** Why the addon cannot be loaded here (NativeAddonMissingError's message), or undefined when it loads. */
+export function nativeUnavailableReason(): string | undefined {
   try {
     loadNative();
-    return true;
-  } catch {
-    return false;
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
   }
+}
+
+/** The file the addon was loaded from (a local build or a prebuilt binary), once loadNative succeeded. */
+export function nativeAddonFile(): string | undefined {
+  return loadedFrom;
 }

@@ -13,7 +13,7 @@
 
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { NetbackError } from '../errors.js';
-import { loadNative, nativeAvailable, SyscallError, type NativeAddon, type NativeBuffer, type PollHandle } from '../native/addon.js';
+import { loadNative, nativeUnavailableReason, SyscallError, type NativeAddon, type NativeBuffer, type PollHandle } from '../native/addon.js';
 import { VNET_HDR_SIZE } from '../backend/vnet-header.js';
 
 export interface TapOffloads {
@@ -70,7 +70,8 @@ export function tapUnavailableReason(): string | undefined {
   if (process.platform !== 'linux') return 'not Linux';
   if (process.getuid?.() !== 0) return 'not root (TAP devices and network namespaces need CAP_NET_ADMIN)';
   if (!existsSync('/dev/net/tun')) return 'no /dev/net/tun';
-  if (!nativeAvailable()) return 'the native addon is not built (npm run build:native)';
+  const noAddon = nativeUnavailableReason();
+  if (noAddon !== undefined) return noAddon;
   return undefined;
 }
 

@@ -5,10 +5,9 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, test } from 'vitest';
-import { loadNative, NativeUsageError, SyscallError } from '../../src/native/addon.js';
+import { loadNative, nativeAddonFile, NativeUsageError, SyscallError } from '../../src/native/addon.js';
 import { TapClosedError, TapConfigError, TapDevice } from '../../src/tap/tap.js';
 import { announceSkip, linkJson, uniqueName, withTimeout } from './env.js';
-import { fileURLToPath } from 'node:url';
 
 const run = promisify(execFile);
 const skip = announceSkip('test/tap/open.test.ts (real TAP devices)');
@@ -143,7 +142,8 @@ describe.skipIf(skip)('TAP open', () => {
   test('tap_poll_worker_exit', async () => {
     // A queue on a worker thread ends with its poll still armed: teardown must wait for libuv to
     // close the handle (whose callback lives in the addon) instead of crashing the process.
-    const addonPath = fileURLToPath(new URL('../../build/Release/netback.node', import.meta.url));
+    loadNative();
+    const addonPath = nativeAddonFile()!; // the file the loader picked: a local build or the prebuilt one
     const name = uniqueName('wnbw');
     const worker = new Worker(`
       const n = require(${JSON.stringify(addonPath)}); const c = n.constants;
