@@ -8,7 +8,7 @@
 // skips the prebuilt binary.
 
 import { spawn } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +19,8 @@ const require = createRequire(import.meta.url);
 
 /** The prebuilt binary node-gyp-build picks for this platform, if it loads here. */
 function loadablePrebuild() {
-  if (process.env.npm_config_build_from_source === 'true') return undefined;
+  // a checkout builds its own: prebuilds/ there may predate a change to netback.c
+  if (process.env.npm_config_build_from_source === 'true' || existsSync(join(root, '.git'))) return undefined;
   try {
     const path = require('node-gyp-build').path(root);
     // a local build/Release is rebuilt (incrementally) so a changed netback.c is never stale

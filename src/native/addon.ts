@@ -13,7 +13,6 @@ import { fileURLToPath } from 'node:url';
 import { NetbackError } from '../errors.js';
 
 const require = createRequire(import.meta.url);
-const nodeGypBuild = require('node-gyp-build') as { path(dir: string): string };
 
 /** Anything the addon reads or writes bytes in: offsets are byte offsets into this view. */
 export type NativeBuffer = ArrayBuffer | SharedArrayBuffer | ArrayBufferView;
@@ -174,6 +173,8 @@ export function loadNative(): NativeAddon {
   let raw: NativeAddon;
   let path: string;
   try {
+    // required here, not at import: the CLI's commands that never touch the addon need none of it
+    const nodeGypBuild = require('node-gyp-build') as { path(dir: string): string };
     path = nodeGypBuild.path(root);
     raw = require(path) as NativeAddon;
   } catch (cause) {
