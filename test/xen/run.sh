@@ -4,7 +4,7 @@
 # runs test/xen/scenarios/netback.sh there. Prints the RESULT lines; fails if any is FAIL, if one it
 # expects (the list below, from the same env the scenario gets) is missing, or if one it does not know
 # appeared. The serial log is kept in .cache/xen-testbed/last-run.log.
-# Env: BULK_MB (MiB per direction, default 32), BASELINE (a built checkout measured in the same boot), STRACE=1 (syscall counts of the daemon per direction), PERF=1 (dom0 profile, needs perf in the bed), FRAMES=1 (TCP data frame sizes on the vif, both backends), G2G (default 1; 0 skips the guest-to-guest bulk through the bridge, both backends, shown in the compare line), XQ_TIMEOUT (s, default 1200), DAEMON_NODE_FLAGS
+# Env: BULK_MB (MiB per direction, default 32), BASELINE (a built checkout measured in the same boot), STRACE=1 (syscall counts of the daemon per direction), PERF=1 (dom0 profile, needs perf in the bed), FRAMES=1 (TCP data frame sizes on the vif, both backends), G2G (default 1; 0 skips the guest-to-guest bulk through the bridge, both backends, shown in the compare line), XQ_TIMEOUT (s, default 1800), DAEMON_NODE_FLAGS
 # (extra node flags for the daemon in dom0), PROFILE=1 (V8 CPU profile of the first daemon process,
 # summarized as PROFILE lines; implies EXTRA_SCENARIOS=0 unless set), EXTRA_SCENARIOS (0: ping, bulk,
 # shutdown and the baseline only), FPU_PROBE (seconds of the dom0 FPU check under guest
@@ -22,6 +22,8 @@ npm run build:native > /dev/null
 S="$(mktemp -d)"; trap 'rm -rf "$S"' EXIT
 O="$S/opt/wasm-netback"; mkdir -p "$O/build/Release" "$O/node_modules"
 cp -a dist package.json "$O/"; cp "$HERE/scenarios/fpu-probe.mjs" "$HERE/scenarios/profile-summary.mjs" "$O/"
+# the scenarios netback.sh sources (every other .sh here) go to dom0's /scenarios
+mkdir -p "$S/scenarios"; for f in "$HERE"/scenarios/*.sh; do [ "$(basename "$f")" = netback.sh ] || cp "$f" "$S/scenarios/"; done
 cp build/*.wasm "$O/build/"; cp build/Release/netback.node "$O/build/Release/"
 # the runtime dependencies (package.json "dependencies" and theirs, where npm put them)
 for d in $(npm ls --omit=dev --all --parseable | tail -n +2); do
@@ -39,14 +41,14 @@ printf 'BULK_MB=%s\nPERF=%s\nSTRACE=%s\nDAEMON_NODE_FLAGS="%s"\nFPU_PROBE=%s\nPR
   "$FPU" "${PROFILE:-0}" "$EXTRA" "${FRAMES:-0}" "${G2G:-1}" > "$S/scenario.env"
 # every RESULT name the scenario prints with this env, in its order (compare is INFO, the rest PASS|FAIL)
 EXPECTED="daemon-ready ping viz-snapshot list-stats bulk"
-[ "$EXTRA" != 0 ] && EXPECTED="$EXPECTED detach-attach destroy two-queues rate crash-restart restart two-guests"
+[ "$EXTRA" != 0 ] && EXPECTED="$EXPECTED detach-attach destroy two-queues rate crash-restart restart two-guests ipv6"
 EXPECTED="$EXPECTED shutdown compare"
 [ "$FPU" != 0 ] && EXPECTED="$EXPECTED fpu-probe"
 # the scenario reads BULK_MB from /scenario.env
 sed '2i [ -f /scenario.env ] && . /scenario.env' "$HERE/scenarios/netback.sh" > "$S/netback.sh"
 LOG="$C/last-run.log"
 echo "=== booting the test bed (serial log: $LOG)"
-XQ_TIMEOUT="${XQ_TIMEOUT:-1200}" bash "$HERE/bed/boot.sh" "$S/netback.sh" "$S" > "$LOG" 2>&1 || true
+XQ_TIMEOUT="${XQ_TIMEOUT:-1800}" bash "$HERE/bed/boot.sh" "$S/netback.sh" "$S" > "$LOG" 2>&1 || true
 grep -a -E '^(RESULT|=== |check rc|xl create rc|guest1 is|bridge members|backend:|counters:|(wasm|kernel) guest-|dom0 memory|daemon node flags|MEM: |kernel traps|DIAG |PROFILE |cpu |frames |STRACE |PERF |FRAMES |G2G |baseline )' "$LOG" | tr -d '\r' || true
 names="$(grep -a -o '^RESULT [^ ]*' "$LOG" | tr -d '\r' | cut -d' ' -f2 || true)"
 results=$(echo "$names" | grep -c . || true)

@@ -11,7 +11,8 @@
 #   (persistent TAP still on the bridge, rings resumed), no TAP left over;
 #   restart: the daemon stopped (SIGTERM) and restarted under a running guest: the vif reconnects or
 #   is closed cleanly (then a re-attach works), never wedged.
-# (scenarios 3-6 run when EXTRA_SCENARIOS=1, the default)
+# 7 ipv6: ping6 and bulk TCP over IPv6 both ways, GSO and checksum offload negotiated (scenarios/ipv6.sh)
+# (scenarios 3-7 run when EXTRA_SCENARIOS=1, the default)
 # shutdown: SIGTERM closes the vif (backend Closed, TAP gone) within seconds.
 # baseline: the kernel's xen-netback on the same workload in the same boot; both throughputs (guest TX, guest RX, and guest to guest).
 # Every check prints `RESULT <name> PASS|FAIL ...`.
@@ -298,6 +299,15 @@ if [ "${EXTRA_SCENARIOS:-1}" != 0 ] && [ $ok = 1 ]; then
   if [ $up4 = 1 ] && [ "$got" = 3 ] && [ "$n" = 1048576 ]; then result two-guests PASS "domains $D and $D4 on xenbr0 ($members): guest->guest ping 3/3, 1 MiB guest->guest"
   else result two-guests FAIL "second guest up=$up4 ping=$got bytes=$n bridge: $members"; fi
   timeout 30 xl destroy guest4 >/dev/null 2>&1
+
+  # 7 IPv6 on a guest of its own (the scenarios this file sources are staged in /scenarios)
+  for f in /scenarios/*.sh; do . $f; done
+  GUEST_MEM=128 guest_cfg guest6 1 7
+  xl create /tmp/guest6.cfg >/dev/null 2>&1
+  if wait_ping 169.254.99.7 90 >/dev/null && GUEST=169.254.99.7 wait_guest 60 >/dev/null; then
+    GUEST=169.254.99.7 ipv6_scenario $(xl domid guest6) fd00:99::7
+  else result ipv6 FAIL "guest6 did not come up"; fi
+  timeout 30 xl destroy guest6 >/dev/null 2>&1
 fi
 
 echo "kernel traps: $(dmesg | grep -E 'segfault|traps:|general protection' | tail -n 3 | tr '\n' ';')"
