@@ -364,10 +364,10 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
     // read-only snapshots for the visualizer (the successor of debugfs io_ring_qN), loopback only
     // unless told otherwise; its URLs carry the per-start token, so they go only to this log
     viz = await startVizServer({ host: settings.vizHost, port: settings.viz, snapshot });
-    log('info', `visualizer: ${viz.pageUrl} (data: ${viz.url}snapshot, ${viz.url}events)`, { event: 'viz', url: viz.url });
+    log('info', `visualizer: ${viz.url} (data: ${viz.url}snapshot, ${viz.url}events)`, { event: 'viz', url: viz.url });
   }
   log('info', 'ready', {
-    event: 'ready', domid: backendDomid, pid: process.pid, maxQueues: settings.maxQueues, workers: settings.workers, viz: viz?.pageUrl,
+    event: 'ready', domid: backendDomid, pid: process.pid, maxQueues: settings.maxQueues, workers: settings.workers, viz: viz?.url,
     splitEventChannels: settings.splitEventChannels, fatalSlots: settings.fatalSlots,
   });
   notify({ READY: 1, MAINPID: process.pid, STATUS: `serving backend/vif of domain ${backendDomid}` });

@@ -35,10 +35,8 @@ export interface VizServerOptions {
 }
 
 export interface VizServer {
-  /** `http://HOST:PORT/<token>/`: the base of every URL the server answers (…snapshot, …events, the page). */
+  /** `http://HOST:PORT/<token>/`: the base of every URL the server answers (…snapshot, …events, the page, which attaches to it). */
   readonly url: string;
-  /** The page attached to this server (`<url>?attach=<url>`), or `url` when the page is not built. */
-  readonly pageUrl: string;
   /** Whether dist/viz/index.html exists, so `url` opens the page itself. */
   readonly page: boolean;
   close(): Promise<void>;
@@ -176,7 +174,6 @@ export async function startVizServer(options: VizServerOptions): Promise<VizServ
   const url = `http://${bound.authority}/${token}/`;
   return {
     url,
-    pageUrl: page ? `${url}?attach=${url}` : url,
     page,
     close: async () => {
       clearInterval(timer);

@@ -123,11 +123,11 @@ describe('the visualizer port in process', () => {
 });
 
 /** `sim --viz 0` as a child: its printed page URL once it serves. */
-async function startSim(): Promise<{ child: ChildProcess; pageUrl: string; exited: Promise<unknown> }> {
+async function startSim(): Promise<{ child: ChildProcess; printedUrl: string; exited: Promise<unknown> }> {
   const child = spawn(process.execPath, [bin, 'sim', '--viz', '0', '--hostile'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise((done) => child.on('exit', done));
   let out = '';
-  const pageUrl = await new Promise<string>((done, fail) => {
+  const printedUrl = await new Promise<string>((done, fail) => {
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const m = /visualizer: (http:\/\/\S+)/.exec(out);
@@ -135,7 +135,7 @@ async function startSim(): Promise<{ child: ChildProcess; pageUrl: string; exite
     });
     child.on('exit', () => fail(new Error(`sim exited: ${out}`)));
   });
-  return { child, pageUrl, exited };
+  return { child, printedUrl, exited };
 }
 
 const NOBODY = 65534;
@@ -155,7 +155,7 @@ describe('the visualizer port of a running sim', () => {
   it.skipIf(!canDropPrivileges)('viz_port_refuses_a_non_root_client', () => {
     // another local user: what it can read of the sim (its command line) does not hold the token,
     // and without it every path is refused
-    const base = new URL(sim.pageUrl);
+    const base = new URL(sim.printedUrl);
     const token = base.pathname.split('/')[1]!;
     expect(readFileSync(`/proc/${sim.child.pid}/cmdline`, 'utf8')).not.toContain(token);
     const script = `
@@ -194,7 +194,7 @@ describe('the visualizer port of a running sim', () => {
       const page = await browser.context.newPage();
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(e.message));
-      await page.goto(sim.pageUrl);
+      await page.goto(sim.printedUrl);
       await page.waitForSelector('body[data-status="attached"]');
       await page.waitForSelector('.vif[data-vif="vif3.0"][data-disabled="NETBACK_FATAL_TOO_MANY_SLOTS"]', { timeout: 30_000 });
       await page.waitForFunction(() => Number(document.body.dataset.snapshots) > 3);
@@ -204,7 +204,7 @@ describe('the visualizer port of a running sim', () => {
     });
 
     it('viz_port_refuses_a_cross_origin_page', async () => {
-      const viz = new URL(sim.pageUrl);
+      const viz = new URL(sim.printedUrl);
       for (const from of [`http://attacker.test:${attackerPort}/`, `http://127.0.0.1:${attackerPort}/`]) {
         const page = await browser.context.newPage();
         await page.goto(from);
@@ -234,7 +234,7 @@ describe('the visualizer port of a running sim', () => {
     it('viz_port_refuses_a_dns_rebinding_page', async () => {
       // the attacker's name now points at the visualizer's port: the browser calls it same-origin,
       // the server sees Host: rebind.test and refuses, even with the right token in the URL
-      const viz = new URL(sim.pageUrl);
+      const viz = new URL(sim.printedUrl);
       const rebound = `http://rebind.test:${viz.port}${viz.pathname}`;
       const page = await browser.context.newPage();
       const response = await page.goto(rebound);
