@@ -12,7 +12,9 @@
 #   restart: the daemon stopped (SIGTERM) and restarted under a running guest: the vif reconnects or
 #   is closed cleanly (then a re-attach works), never wedged.
 # 7 ipv6: ping6 and bulk TCP over IPv6 both ways, GSO and checksum offload negotiated (scenarios/ipv6.sh)
-# (scenarios 3-7 run when EXTRA_SCENARIOS=1, the default)
+# 8 save-restore: `xl save` mid-transfer, `xl restore` (new domid): reconnects, the transfer
+#   completes, nothing of the old domid left in the daemon, dom0 or Xen (scenarios/domid-change.sh)
+# (scenarios 3-8 run when EXTRA_SCENARIOS=1, the default)
 # shutdown: SIGTERM closes the vif (backend Closed, TAP gone) within seconds.
 # baseline: the kernel's xen-netback on the same workload in the same boot; both throughputs (guest TX, guest RX, and guest to guest).
 # Every check prints `RESULT <name> PASS|FAIL ...`.
@@ -308,6 +310,10 @@ if [ "${EXTRA_SCENARIOS:-1}" != 0 ] && [ $ok = 1 ]; then
     GUEST=169.254.99.7 ipv6_scenario $(xl domid guest6) fd00:99::7
   else result ipv6 FAIL "guest6 did not come up"; fi
   timeout 30 xl destroy guest6 >/dev/null 2>&1
+
+  # 8 save/restore in the middle of a transfer (scenarios/domid-change.sh)
+  if life_up; then save_restore_scenario; else result save-restore FAIL "guest life did not come up"; fi
+  timeout 30 xl destroy life >/dev/null 2>&1
 fi
 
 echo "kernel traps: $(dmesg | grep -E 'segfault|traps:|general protection' | tail -n 3 | tr '\n' ';')"
