@@ -41,7 +41,7 @@ printf 'BULK_MB=%s\nPERF=%s\nSTRACE=%s\nDAEMON_NODE_FLAGS="%s"\nFPU_PROBE=%s\nPR
   "$FPU" "${PROFILE:-0}" "$EXTRA" "${FRAMES:-0}" "${G2G:-1}" > "$S/scenario.env"
 # every RESULT name the scenario prints with this env, in its order (compare is INFO, the rest PASS|FAIL)
 EXPECTED="daemon-ready ping viz-snapshot list-stats bulk"
-[ "$EXTRA" != 0 ] && EXPECTED="$EXPECTED detach-attach destroy two-queues rate crash-restart restart two-guests ipv6 save-restore"
+[ "$EXTRA" != 0 ] && EXPECTED="$EXPECTED detach-attach destroy two-queues rate crash-restart restart two-guests ipv6 save-restore vif-route vif-openvswitch"
 EXPECTED="$EXPECTED shutdown compare"
 [ "$FPU" != 0 ] && EXPECTED="$EXPECTED fpu-probe"
 # the scenario reads BULK_MB from /scenario.env

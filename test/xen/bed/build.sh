@@ -61,7 +61,8 @@ echo "$KVER" > "$C/kver"
 
 # ---------------------------------------------------------------- dom0 rootfs
 R="$C/dom0root"
-if [ ! -e "$R/.done" ]; then
+# (also redone for a cache from before vif-openvswitch and vif-route were scenarios: OVS, ifconfig)
+if [ ! -e "$R/.done" ] || [ ! -x "$R/usr/bin/ovs-vsctl" ] || [ ! -x "$R/sbin/ifconfig" ]; then
   step "debootstrap dom0 rootfs (minbase bookworm)"
   rm -rf "$R"
   debootstrap --variant=minbase --include=ca-certificates "${DEBOOTSTRAP_SUITE:-bookworm}" "$R" "$MIRROR" > "$C/debootstrap.log" 2>&1 \
@@ -78,7 +79,7 @@ EOF
   chroot "$R" apt-get update -qq
   chroot "$R" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       "xen-utils-$XENVER" xen-utils-common xenstore-utils iproute2 kmod busybox procps \
-      iputils-ping bridge-utils tcpdump strace > "$C/chroot-apt.log" 2>&1 || { tail -30 "$C/chroot-apt.log"; exit 1; }
+      iputils-ping bridge-utils tcpdump strace openvswitch-switch net-tools > "$C/chroot-apt.log" 2>&1 || { tail -30 "$C/chroot-apt.log"; exit 1; }
   umount "$R/proc"; trap - EXIT
   step "add kernel modules $KVER"
   rm -rf "$R/lib/modules"; mkdir -p "$R/lib/modules"

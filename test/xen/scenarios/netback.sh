@@ -14,7 +14,8 @@
 # 7 ipv6: ping6 and bulk TCP over IPv6 both ways, GSO and checksum offload negotiated (scenarios/ipv6.sh)
 # 8 save-restore: `xl save` mid-transfer, `xl restore` (new domid): reconnects, the transfer
 #   completes, nothing of the old domid left in the daemon, dom0 or Xen (scenarios/domid-change.sh)
-# (scenarios 3-8 run when EXTRA_SCENARIOS=1, the default)
+# 9 vif-route, vif-openvswitch: the stock scripts attach the TAP, traffic flows (scenarios/hotplug.sh)
+# (scenarios 3-9 run when EXTRA_SCENARIOS=1, the default)
 # shutdown: SIGTERM closes the vif (backend Closed, TAP gone) within seconds.
 # baseline: the kernel's xen-netback on the same workload in the same boot; both throughputs (guest TX, guest RX, and guest to guest).
 # Every check prints `RESULT <name> PASS|FAIL ...`.
@@ -314,6 +315,10 @@ if [ "${EXTRA_SCENARIOS:-1}" != 0 ] && [ $ok = 1 ]; then
   # 8 save/restore in the middle of a transfer (scenarios/domid-change.sh)
   if life_up; then save_restore_scenario; else result save-restore FAIL "guest life did not come up"; fi
   timeout 30 xl destroy life >/dev/null 2>&1
+
+  # 9 the stock vif-route and vif-openvswitch scripts (scenarios/hotplug.sh)
+  vif_route_scenario
+  vif_openvswitch_scenario
 fi
 
 echo "kernel traps: $(dmesg | grep -E 'segfault|traps:|general protection' | tail -n 3 | tr '\n' ';')"
