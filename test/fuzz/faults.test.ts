@@ -232,12 +232,15 @@ describe('faults on a real TAP', () => {
       expect(portA.disabled).toBeUndefined();
       expect(portB.disabled).toBeUndefined();
       console.log(`fault_tap_deleted: deleted TAP tx ${tapA.txFrames} sent / ${tapA.txDropped} dropped, read errors ${tapA.readErrors}; cpu ${(cpu.user + cpu.system) / 1000} ms over the run`);
-      // a deleted TAP must not turn into a busy read loop (a readable-forever fd): its one read
-      // error stops the reads, and another 300 ms brings no more
-      expect(tapA.readErrors).toBe(1);
+      // a deleted TAP must not turn into a busy read loop (a readable-forever fd): a read error,
+      // if the kernel wakes the poller at all, stops the reads, and another 300 ms brings no more.
+      // Whether the deletion wakes the poller before the frames are sent is the kernel's timing:
+      // an idle CI run saw 0 errors, a loaded one 1; a busy loop would count hundreds.
+      const readErrors = tapA.readErrors;
+      expect(readErrors).toBeLessThanOrEqual(1);
       await new Promise((resolve) => setTimeout(resolve, 300));
       await host.settle(4);
-      expect(tapA.readErrors).toBe(1);
+      expect(tapA.readErrors).toBe(readErrors);
       // detaching both cleans up: nothing mapped or bound, the other TAP removed too
       await host.removeGuest(1);
       await host.removeGuest(2);
