@@ -1,7 +1,7 @@
 // Shared by the TAP suites: whether real TAP tests can run here, a per-test network namespace
 // (src/sim/netns.ts), and small frame builders.
 
-import { linkJson, Netns, withTimeout } from '../../src/sim/netns.js';
+import { ip, linkJson, Netns, withTimeout } from '../../src/sim/netns.js';
 import { tapUnavailableReason, type TapDevice } from '../../src/tap/tap.js';
 import { onesSum, internetChecksum } from '../reference/checksum.js';
 
@@ -31,6 +31,22 @@ export class TestNetns extends Netns {
   constructor() {
     super('wnb-test-');
   }
+}
+
+// The addressing both TAP suites give the host side: 198.18.0.1/24 (RFC 2544 benchmark range)
+// on the TAP in the test's namespace, and a permanent neighbour entry that points the "guest"
+// behind the TAP (this test, writing frames into it) at a locally administered MAC.
+export const TAP_HOST_ADDRESS = '198.18.0.1';
+export const TAP_PEER_ADDRESS = '198.18.0.4';
+export const TAP_PEER_MAC_TEXT = '02:00:5e:10:00:04';
+
+/** Moves the TAP into the namespace, addresses it as above and sets it up; returns the host side's MAC. */
+export async function placeTapHostSide(name: string, ns: Netns): Promise<Uint8Array> {
+  await ip('link', 'set', 'dev', name, 'netns', ns.name);
+  await ip('-n', ns.name, 'addr', 'add', `${TAP_HOST_ADDRESS}/24`, 'dev', name);
+  await ip('-n', ns.name, 'link', 'set', 'dev', name, 'up');
+  await ip('-n', ns.name, 'neigh', 'replace', TAP_PEER_ADDRESS, 'lladdr', TAP_PEER_MAC_TEXT, 'dev', name, 'nud', 'permanent');
+  return parseMac(String((await linkJson(name, ns.name))?.address));
 }
 
 /**

@@ -7,13 +7,13 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { PacketReceiver } from '../../src/backend/datapath.js';
 import { VNET_HDR_SIZE } from '../../src/backend/vnet-header.js';
 import { TapPort } from '../../src/tap/port.js';
-import { announceSkip, ETH_IPV4, ethernet, icmpEcho, ip, ipv4, ipv4Packet, linkJson, parseMac, TestNetns, uniqueName, withTimeout, withVnet } from './env.js';
+import { announceSkip, ETH_IPV4, ethernet, icmpEcho, ip, ipv4, ipv4Packet, linkJson, parseMac, TestNetns, uniqueName, withTimeout, withVnet, placeTapHostSide, TAP_HOST_ADDRESS, TAP_PEER_ADDRESS, TAP_PEER_MAC_TEXT } from './env.js';
 
 const skip = announceSkip('test/tap/port-batch.test.ts (real TAP + network namespace)');
 
-const HOST_IP = ipv4('198.18.0.1');
-const PEER_MAC = parseMac('02:00:5e:10:00:04');
-const PEER_IP = ipv4('198.18.0.4');
+const HOST_IP = ipv4(TAP_HOST_ADDRESS);
+const PEER_MAC = parseMac(TAP_PEER_MAC_TEXT);
+const PEER_IP = ipv4(TAP_PEER_ADDRESS);
 const UDP_PORT = 9;
 
 /** Takes frames while `room` > 0; counts how often the port is woken and resumed. */
@@ -48,11 +48,7 @@ describe.skipIf(skip)('TapPort batched I/O', () => {
   beforeAll(async () => {
     await ns.create();
     port = TapPort.open(name, { mtu: 1500 });
-    await ip('link', 'set', 'dev', name, 'netns', ns.name);
-    await ip('-n', ns.name, 'addr', 'add', '198.18.0.1/24', 'dev', name);
-    await ip('-n', ns.name, 'link', 'set', 'dev', name, 'up');
-    await ip('-n', ns.name, 'neigh', 'replace', '198.18.0.4', 'lladdr', '02:00:5e:10:00:04', 'dev', name, 'nud', 'permanent');
-    hostMac = parseMac(String((await linkJson(name, ns.name))?.address));
+    hostMac = await placeTapHostSide(name, ns);
   });
 
   afterAll(async () => {

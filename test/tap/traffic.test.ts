@@ -14,14 +14,13 @@ import {
 import { pseudoRandomBytes } from '../reference/frames.js';
 import {
   announceSkip, arp, ETH_ARP, ETH_IPV4, ethernet, icmpEcho, ip, ipv4, ipv4Packet, linkJson, nextFrame, parseMac,
-  rxStats, TCP_ACK, TCP_PSH, TCP_SYN, tcpSegment, TestNetns, uniqueName, withTimeout, withVnet,
-} from './env.js';
+  rxStats, TCP_ACK, TCP_PSH, TCP_SYN, tcpSegment, TestNetns, uniqueName, withTimeout, withVnet, placeTapHostSide, TAP_HOST_ADDRESS, TAP_PEER_ADDRESS, TAP_PEER_MAC_TEXT } from './env.js';
 
 const skip = announceSkip('test/tap/traffic.test.ts (real TAP + network namespace)');
 
-const HOST_IP = ipv4('198.18.0.1');
-const PEER_MAC = parseMac('02:00:5e:10:00:04'); // locally administered: the "guest" behind the TAP
-const PEER_IP = ipv4('198.18.0.4'); // a permanent neighbour entry points it at PEER_MAC
+const HOST_IP = ipv4(TAP_HOST_ADDRESS);
+const PEER_MAC = parseMac(TAP_PEER_MAC_TEXT); // locally administered: the "guest" behind the TAP
+const PEER_IP = ipv4(TAP_PEER_ADDRESS); // a permanent neighbour entry points it at PEER_MAC
 const NO_VNET = new Uint8Array(VNET_HDR_SIZE);
 const ICMP_ID = 0x574e;
 
@@ -55,11 +54,7 @@ describe.skipIf(skip)('TAP traffic', () => {
   beforeAll(async () => {
     await ns.create();
     tap = TapDevice.open({ name, offloads: { csum: true, tso4: true, tso6: true } });
-    await ip('link', 'set', 'dev', name, 'netns', ns.name);
-    await ip('-n', ns.name, 'addr', 'add', '198.18.0.1/24', 'dev', name);
-    await ip('-n', ns.name, 'link', 'set', 'dev', name, 'up');
-    await ip('-n', ns.name, 'neigh', 'replace', '198.18.0.4', 'lladdr', '02:00:5e:10:00:04', 'dev', name, 'nud', 'permanent');
-    hostMac = parseMac(String((await linkJson(name, ns.name))?.address));
+    hostMac = await placeTapHostSide(name, ns);
   });
 
   afterAll(async () => {
