@@ -29,6 +29,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <linux/if_tun.h>
+#include <linux/io_uring.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 
 #include <node_api.h>
 #include <uv.h>
@@ -435,6 +439,204 @@ static napi_value write_frame(napi_env env, napi_callback_info info) {
   return frame_io(env, info, true);
 }
 
+// ---------------------------------------------------------------------------------------------
+// TAP batches through io_uring: one system call for a batch of reads or writes
+//
+// tun has no batched read or write for user space: a frame is a read(2) or a write(2). On a KVM
+// guest with the usual mitigations a system call's entry and exit alone cost ~0.5 µs (a getppid
+// loop), as much as half of the kernel's own work on a 64-byte frame. So readFrames/writeFrames
+// hand the whole batch to an io_uring (one per Node environment, i.e. per thread, made on first
+// use; raw io_uring_setup/enter, no liburing) and wait for it in the same io_uring_enter. Every
+// request carries RWF_NOWAIT: it runs inline in that call, on this thread (so its CPU time is the
+// caller's, nothing is punted to an io-wq worker), and an empty TAP queue completes as -EAGAIN
+// instead of parking a read in the ring, so no request outlives the call and the buffers (Wasm
+// memory) are only touched during it. The requests are not linked (a link chain issues each
+// request from task work: most of the gain is lost), so a batch of writes tries every frame.
+// Where io_uring cannot be had (seccomp, the io_uring_disabled sysctl, kernel < 5.6) or the TAP
+// refuses RWF_NOWAIT (-EOPNOTSUPP: Linux 6.1's tun has no FMODE_NOWAIT), the batches fall back
+// to one system call per frame, for good. Measured on the tap_e2e set-up (AMD EPYC KVM guest,
+// Linux 6.18): 64-byte frames, a write 3.2 µs → 2.0 µs, a read 1.85 µs → 1.37 µs per frame.
+// see: io_uring(7), io_uring_enter(2); drivers/net/tun.c tun_chr_read_iter/tun_chr_write_iter
+
+#define URING_ENTRIES 256
+
+typedef struct {
+  int fd;
+  unsigned *sq_tail, *sq_mask, *sq_array;
+  unsigned *cq_head, *cq_tail, *cq_mask;
+  struct io_uring_sqe *sqes;
+  struct io_uring_cqe *cqes;
+  void *sq_map, *cq_map;
+  size_t sq_len, cq_len;
+} uring_t;
+
+typedef enum { BATCH_UNTRIED, BATCH_URING, BATCH_SYSCALLS } batch_mode_t;
+
+typedef struct {
+  batch_mode_t mode;
+  uring_t ring;
+} batch_state_t;
+
+static void uring_close(uring_t *r) {
+  if (r->sqes != NULL && r->sqes != MAP_FAILED) munmap(r->sqes, URING_ENTRIES * sizeof(struct io_uring_sqe));
+  if (r->cq_map != NULL && r->cq_map != MAP_FAILED && r->cq_map != r->sq_map) munmap(r->cq_map, r->cq_len);
+  if (r->sq_map != NULL && r->sq_map != MAP_FAILED) munmap(r->sq_map, r->sq_len);
+  if (r->fd >= 0) close(r->fd);
+  memset(r, 0, sizeof *r);
+  r->fd = -1;
+}
+
+static bool uring_open(uring_t *r) {
+  memset(r, 0, sizeof *r);
+  struct io_uring_params params;
+  memset(&params, 0, sizeof params);
+  r->fd = (int)syscall(__NR_io_uring_setup, URING_ENTRIES, &params);
+  if (r->fd < 0) return false;
+  fcntl(r->fd, F_SETFD, FD_CLOEXEC);
+  r->sq_len = params.sq_off.array + params.sq_entries * sizeof(unsigned);
+  r->cq_len = params.cq_off.cqes + params.cq_entries * sizeof(struct io_uring_cqe);
+  bool single = (params.features & IORING_FEAT_SINGLE_MMAP) != 0;
+  if (single && r->cq_len > r->sq_len) r->sq_len = r->cq_len;
+  r->sq_map = mmap(NULL, r->sq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQ_RING);
+  if (r->sq_map == MAP_FAILED) { uring_close(r); return false; }
+  r->cq_map = single ? r->sq_map : mmap(NULL, r->cq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_CQ_RING);
+  if (r->cq_map == MAP_FAILED) { uring_close(r); return false; }
+  r->sqes = mmap(NULL, URING_ENTRIES * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQES);
+  if (r->sqes == MAP_FAILED) { uring_close(r); return false; }
+  char *sq = r->sq_map, *cq = r->cq_map;
+  r->sq_tail = (unsigned *)(sq + params.sq_off.tail);
+  r->sq_mask = (unsigned *)(sq + params.sq_off.ring_mask);
+  r->sq_array = (unsigned *)(sq + params.sq_off.array);
+  r->cq_head = (unsigned *)(cq + params.cq_off.head);
+  r->cq_tail = (unsigned *)(cq + params.cq_off.tail);
+  r->cq_mask = (unsigned *)(cq + params.cq_off.ring_mask);
+  r->cqes = (struct io_uring_cqe *)(cq + params.cq_off.cqes);
+  return true;
+}
+
+static void batch_state_free(napi_env env, void *data, void *hint) {
+  batch_state_t *state = data;
+  if (state->mode == BATCH_URING) uring_close(&state->ring);
+  free(state);
+}
+
+static batch_state_t *batch_state(napi_env env) {
+  void *data = NULL;
+  if (napi_get_instance_data(env, &data) == napi_ok && data != NULL) return data;
+  batch_state_t *state = calloc(1, sizeof *state);
+  if (state == NULL) return NULL;
+  state->ring.fd = -1;
+  if (napi_set_instance_data(env, state, batch_state_free, NULL) != napi_ok) { free(state); return NULL; }
+  return state;
+}
+
+// The ring to use, or NULL: one system call per frame.
+static uring_t *batch_ring(napi_env env) {
+  batch_state_t *state = batch_state(env);
+  if (state == NULL) return NULL;
+  if (state->mode == BATCH_UNTRIED) state->mode = uring_open(&state->ring) ? BATCH_URING : BATCH_SYSCALLS;
+  return state->mode == BATCH_URING ? &state->ring : NULL;
+}
+
+// io_uring is off for this environment from here on (the TAP refused RWF_NOWAIT, or the ring failed).
+static void batch_give_up(napi_env env) {
+  batch_state_t *state = batch_state(env);
+  if (state == NULL) return;
+  if (state->mode == BATCH_URING) uring_close(&state->ring);
+  state->mode = BATCH_SYSCALLS;
+}
+
+// Queues one read or write of [p, p+n) on fd; user_data is the frame's index in the batch.
+static void uring_prep(uring_t *r, unsigned *tail, uint8_t opcode, int fd, uint8_t *p, size_t n, size_t index) {
+  unsigned at = *tail & *r->sq_mask;
+  struct io_uring_sqe *sqe = &r->sqes[at];
+  memset(sqe, 0, sizeof *sqe);
+  sqe->opcode = opcode;
+  sqe->fd = fd;
+  sqe->addr = (uint64_t)(uintptr_t)p;
+  sqe->len = (uint32_t)n;
+  sqe->off = (uint64_t)-1; // the file's position: a TAP is a stream
+  sqe->rw_flags = RWF_NOWAIT;
+  sqe->user_data = index;
+  r->sq_array[at] = at;
+  (*tail)++;
+}
+
+// Submits the `count` requests queued up to `tail` and reaps all their completions; results[i]
+// gets request i's result (bytes, or -errno). Returns 0, or an errno when the ring itself failed
+// (the caller then gives the ring up).
+static int uring_run(uring_t *r, unsigned tail, unsigned count, int32_t *results) {
+  atomic_store_explicit((_Atomic unsigned *)r->sq_tail, tail, memory_order_release);
+  unsigned submitted = 0, done = 0;
+  while (done < count) {
+    int rc = (int)syscall(__NR_io_uring_enter, r->fd, count - submitted, count - done, IORING_ENTER_GETEVENTS, NULL, 0);
+    if (rc < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EBUSY && errno != EAGAIN) return errno;
+    } else {
+      submitted += (unsigned)rc;
+    }
+    unsigned head = *r->cq_head;
+    unsigned ctail = atomic_load_explicit((_Atomic unsigned *)r->cq_tail, memory_order_acquire);
+    for (; head != ctail; head++) {
+      struct io_uring_cqe *cqe = &r->cqes[head & *r->cq_mask];
+      if (cqe->user_data < count) results[cqe->user_data] = cqe->res;
+      done++;
+    }
+    atomic_store_explicit((_Atomic unsigned *)r->cq_head, head, memory_order_release);
+  }
+  return 0;
+}
+
+// A batch through the ring. false: every request was refused with -EOPNOTSUPP (the file does not
+// take RWF_NOWAIT), nothing was read or written: redo it one system call per frame; io_uring is
+// then off. A ring that fails mid-batch is given up too, its unfinished requests failed with its errno.
+static bool uring_batch(napi_env env, uring_t *r, uint8_t opcode, int fd, uint8_t *const *ptrs, const size_t *lens,
+                        size_t count, int32_t *results) {
+  unsigned tail = *r->sq_tail;
+  for (size_t i = 0; i < count; i++) {
+    results[i] = INT32_MIN;
+    uring_prep(r, &tail, opcode, fd, ptrs[i], lens[i], i);
+  }
+  int err = uring_run(r, tail, (unsigned)count, results);
+  size_t refused = 0;
+  for (size_t i = 0; i < count; i++) {
+    if (results[i] == INT32_MIN) results[i] = -(err != 0 ? err : EIO);
+    refused += results[i] == -EOPNOTSUPP;
+  }
+  if (err != 0 || refused > 0) batch_give_up(env);
+  return refused < count;
+}
+
+// tapBatchMode(mode?) → 'io_uring' or 'syscalls': what readFrames/writeFrames use on this thread.
+// 'syscalls' switches io_uring off (a before/after in one run, tests of the fallback); 'io_uring'
+// tries it again.
+static napi_value tap_batch_mode(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  napi_valuetype type = napi_undefined;
+  if (argc > 0 && napi_typeof(env, argv[0], &type) != napi_ok) return NULL;
+  if (type == napi_string) {
+    char mode[16];
+    size_t n;
+    if (napi_get_value_string_utf8(env, argv[0], mode, sizeof mode, &n) != napi_ok) return NULL;
+    batch_state_t *state = batch_state(env);
+    if (strcmp(mode, "syscalls") == 0) {
+      batch_give_up(env);
+    } else if (strcmp(mode, "io_uring") == 0) {
+      if (state != NULL && state->mode == BATCH_SYSCALLS) state->mode = BATCH_UNTRIED;
+    } else {
+      return throw_type(env, "mode must be 'io_uring' or 'syscalls'");
+    }
+  } else if (type != napi_undefined) {
+    return throw_type(env, "mode must be 'io_uring' or 'syscalls'");
+  }
+  napi_value v;
+  napi_create_string_utf8(env, batch_ring(env) != NULL ? "io_uring" : "syscalls", NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
 // Attaches how far a batch got to the pending error, so the caller knows which frames made it.
 static napi_value throw_errno_after(napi_env env, int err, const char *syscall, size_t done) {
   throw_errno(env, err, syscall);
@@ -448,8 +650,10 @@ static napi_value throw_errno_after(napi_env env, int err, const char *syscall, 
 
 // readFrames(fd, buffer, offset, slotSize, maxFrames, lengths: Uint32Array) → frames read.
 // Frame i lands at offset + i*slotSize (up to slotSize bytes) and its length in lengths[i]. Stops
-// at the first EAGAIN. An error after some frames were read returns the count (the error will
-// recur on the next call); an error on the first frame throws.
+// at the first EAGAIN (through io_uring: maxFrames reads are issued, those that find the queue
+// empty complete with EAGAIN, so ask for about as many as are expected). An error after some
+// frames were read returns the count (the error will recur on the next call); an error on the
+// first frame throws.
 static napi_value read_frames(napi_env env, napi_callback_info info) {
   GET_ARGS(6);
   int fd;
@@ -479,6 +683,32 @@ static napi_value read_frames(napi_env env, napi_callback_info info) {
     return throw_range(env, message);
   }
   uint32_t *lens = (uint32_t *)lens_raw;
+  uring_t *ring = max > 1 && max <= URING_ENTRIES ? batch_ring(env) : NULL;
+  if (ring != NULL) {
+    uint8_t *ptrs[URING_ENTRIES];
+    size_t sizes[URING_ENTRIES];
+    int32_t results[URING_ENTRIES];
+    for (size_t k = 0; k < max; k++) {
+      ptrs[k] = data + offset + k * slot;
+      sizes[k] = slot;
+    }
+    if (uring_batch(env, ring, IORING_OP_READ, fd, ptrs, sizes, max, results)) {
+      // The reads run in order, so frames land in order; one that arrived after an earlier read
+      // found the queue empty moves down, so the frames read are slots 0..n-1 as documented.
+      size_t n = 0;
+      int first_error = 0;
+      for (size_t k = 0; k < max; k++) {
+        if (results[k] < 0) {
+          if (first_error == 0 && !would_block(-results[k])) first_error = -results[k];
+          continue;
+        }
+        if (k != n) memmove(ptrs[n], ptrs[k], (size_t)results[k]);
+        lens[n++] = (uint32_t)results[k];
+      }
+      if (n == 0 && first_error != 0) return throw_errno(env, first_error, "read");
+      return make_int(env, (int64_t)n);
+    }
+  }
   size_t i = 0;
   for (; i < max; i++) {
     ssize_t rc;
@@ -493,8 +723,11 @@ static napi_value read_frames(napi_env env, napi_callback_info info) {
 }
 
 // writeFrames(fd, buffer, descriptors: Uint32Array [offset, length]*, count) → frames written.
-// All descriptors are bounds-checked before the first write. Stops at the first EAGAIN
-// (returning how many went out); any other error throws with `done` = frames already written.
+// All descriptors are bounds-checked before the first write. Every frame is tried, through the
+// io_uring batch where there is one: a frame the kernel refuses (EINVAL: a bad virtio_net_hdr) is
+// dropped and the others still go; a full queue (EAGAIN, only with a bounded sndbuf) drops the
+// frame (one system call per frame: it and the rest). Throws (with `done` = 0) only when not one
+// frame went out and an error other than EAGAIN said why.
 static napi_value write_frames(napi_env env, napi_callback_info info) {
   GET_ARGS(4);
   int fd;
@@ -522,16 +755,38 @@ static napi_value write_frames(napi_env env, napi_callback_info info) {
       return throw_range(env, message);
     }
   }
-  size_t i = 0;
-  for (; i < count; i++) {
-    ssize_t rc;
-    do rc = write(fd, data + desc[2 * i], desc[2 * i + 1]); while (rc < 0 && errno == EINTR);
-    if (rc < 0) {
-      if (would_block(errno)) break;
-      return throw_errno_after(env, errno, "write", i);
+  size_t written = 0;
+  int first_error = 0;
+  uring_t *ring = count > 1 ? batch_ring(env) : NULL;
+  for (size_t first = 0; first < count;) {
+    size_t n = count - first < URING_ENTRIES ? count - first : URING_ENTRIES;
+    uint8_t *ptrs[URING_ENTRIES];
+    size_t sizes[URING_ENTRIES];
+    int32_t results[URING_ENTRIES];
+    for (size_t k = 0; k < n; k++) {
+      ptrs[k] = data + desc[2 * (first + k)];
+      sizes[k] = desc[2 * (first + k) + 1];
     }
+    if (ring != NULL && uring_batch(env, ring, IORING_OP_WRITE, fd, ptrs, sizes, n, results)) {
+      for (size_t k = 0; k < n; k++) {
+        if (results[k] >= 0) written++;
+        else if (first_error == 0 && !would_block(-results[k])) first_error = -results[k];
+      }
+      first += n;
+      continue;
+    }
+    ring = NULL;
+    for (size_t k = 0; k < n; k++) {
+      ssize_t rc;
+      do rc = write(fd, ptrs[k], sizes[k]); while (rc < 0 && errno == EINTR);
+      if (rc >= 0) written++;
+      else if (would_block(errno)) return make_int(env, (int64_t)written); // the queue is full: the rest are dropped
+      else if (first_error == 0) first_error = errno;
+    }
+    first += n;
   }
-  return make_int(env, (int64_t)i);
+  if (written == 0 && first_error != 0) return throw_errno_after(env, first_error, "write", 0);
+  return make_int(env, (int64_t)written);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1181,6 +1436,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     { "writeFrame", NULL, write_frame, NULL, NULL, NULL, napi_enumerable, NULL },
     { "readFrames", NULL, read_frames, NULL, NULL, NULL, napi_enumerable, NULL },
     { "writeFrames", NULL, write_frames, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "tapBatchMode", NULL, tap_batch_mode, NULL, NULL, NULL, napi_enumerable, NULL },
     { "pollStart", NULL, poll_start, NULL, NULL, NULL, napi_enumerable, NULL },
     { "pollStop", NULL, poll_stop, NULL, NULL, NULL, napi_enumerable, NULL },
     { "gntdevOpen", NULL, gntdev_open, NULL, NULL, NULL, napi_enumerable, NULL },

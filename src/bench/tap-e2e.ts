@@ -17,6 +17,7 @@ import { GUEST4, HOST4, LinuxStacks } from '../sim/linux-stacks.js';
 import { ip, linkJson, Netns, netnsNames, type NsProcess } from '../sim/netns.js';
 import { tapUnavailableReason } from '../tap/tap.js';
 import { row, type BenchRow } from './harness.js';
+import { tapSyscallFloor } from './tap-floor.js';
 import { currentThreadId, threadCpuSeconds } from './thread-cpu.js';
 
 export const TAP_E2E_GROUP = 'tap_e2e';
@@ -32,9 +33,9 @@ export function benchNetnsName(pid: number, side: 'host' | 'guest'): string {
   return `${NETNS_PREFIX}${pid}-${side}`;
 }
 
-/** The run's TAP names (IFNAMSIZ: at most 15 bytes; a Linux pid has at most 7 digits). */
-export function benchTapName(pid: number, side: 'host' | 'guest'): string {
-  return `wnbb${pid}${side === 'host' ? 'v' : 'g'}`;
+/** The run's TAP names (IFNAMSIZ: at most 15 bytes; a Linux pid has at most 7 digits); `floor`: tap-floor.ts's. */
+export function benchTapName(pid: number, side: 'host' | 'guest' | 'floor'): string {
+  return `wnbb${pid}${side === 'host' ? 'v' : side === 'guest' ? 'g' : 'f'}`;
 }
 
 /** A TCP receiver: counts bytes to EOF, prints `got BYTES SECONDS` (first byte to EOF). */
@@ -334,6 +335,8 @@ export async function tapEndToEndBenches(seconds: number, warn: (line: string) =
     // each engine row right before its anchor, measured one after the other
     for (const direction of [guestTx, guestRx]) for (const path of paths) rows.push(await tcpBulk(path, direction, seconds));
     for (const direction of [guestTx, guestRx]) for (const path of paths) rows.push(await udpFlood(path, direction, seconds));
+    // what the TAP system calls alone cost per 64-byte frame here, the floor under the UDP rows
+    rows.push(...await withPeers((start) => tapSyscallFloor(hostNs, benchTapName(pid, 'floor'), seconds, { start: (script) => start(hostNs, script) })));
     return rows;
   });
 }

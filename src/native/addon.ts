@@ -43,8 +43,14 @@ export interface NativeAddon {
   writeFrame(fd: number, buffer: NativeBuffer, offset: number, length: number): number;
   /** Up to maxFrames reads into slots offset + i*slotSize; lengths[i] gets each frame's size. */
   readFrames(fd: number, buffer: NativeBuffer, offset: number, slotSize: number, maxFrames: number, lengths: Uint32Array): number;
-  /** Writes count frames described by (offset, length) pairs; returns how many went out. */
+  /** Writes count frames described by (offset, length) pairs, trying every one; returns how many went out. */
   writeFrames(fd: number, buffer: NativeBuffer, descriptors: Uint32Array, count: number): number;
+  /**
+   * What readFrames/writeFrames use on this thread: a batch per io_uring_enter, or a system call
+   * per frame (no io_uring, or the TAP refuses RWF_NOWAIT); 'syscalls' switches io_uring off,
+   * 'io_uring' tries it again. Absent from an older build.
+   */
+  tapBatchMode?(mode?: TapBatchMode): TapBatchMode;
   /** uv_poll_start on the Node loop; level-triggered: drain to EAGAIN in the callback or stop. */
   pollStart(fd: number, events: number, callback: (status: number, events: number) => void): PollHandle;
   pollStop(handle: PollHandle): void;
@@ -79,6 +85,8 @@ export interface NativeAddon {
   /** One datagram to systemd's NOTIFY_SOCKET path ('@name': abstract namespace) from this process; absent from an older build. */
   sdNotify?(path: string, message: string): number;
 }
+
+export type TapBatchMode = 'io_uring' | 'syscalls';
 
 declare const pollHandleBrand: unique symbol;
 export type PollHandle = { readonly [pollHandleBrand]: true };

@@ -14,6 +14,7 @@ const MAX_FRAME = 10 + 65535 + 18; // virtio_net_hdr + a maximal GSO frame with 
 const READS_PER_WAKE = 256; // frames drained per readiness callback before yielding
 /** Frames one readFrames call reads at most: one crossing to native code per batch, not per frame. */
 const READ_SLOTS = 32;
+const MIN_READ_AHEAD = 2;
 
 export interface TapPortStats {
   txFrames: number;
@@ -43,6 +44,12 @@ export class TapPort implements PacketPort {
   private read = 0;
   private receiver: PacketReceiver | undefined;
   private paused = false;
+  /**
+   * Frames the next readBatch asks for: through io_uring each slot is a read request, and those
+   * that find the queue empty still cost one, so the batch follows what the last ones found
+   * (doubling while they come back full, shrinking to what the last one read).
+   */
+  private readAhead = MIN_READ_AHEAD;
 
   constructor(taps: TapDevice | readonly TapDevice[], offloads: TapOffloads) {
     this.taps = Array.isArray(taps) ? taps : [taps as TapDevice];
@@ -109,20 +116,13 @@ export class TapPort implements PacketPort {
   }
 
   transmitBatch(bytes: Uint8Array, descriptors: Uint32Array, count: number): number {
-    let taken = 0;
-    for (let next = 0; next < count;) {
-      let written: number;
-      try {
-        written = this.tap.writeBatch(bytes, descriptors.subarray(2 * next), count - next);
-      } catch (error) {
-        // a frame the kernel refuses (EINVAL for a bad virtio_net_hdr): it alone is dropped
-        if (!(error instanceof SyscallError) || error.done === undefined) throw error;
-        taken += error.done;
-        next += error.done + 1;
-        continue;
-      }
-      taken += written;
-      break; // all written, or the TAP queue is full (EAGAIN): the rest are dropped
+    let taken: number;
+    try {
+      // every frame is tried: one the kernel refuses (EINVAL for a bad virtio_net_hdr) alone is dropped
+      taken = this.tap.writeBatch(bytes, descriptors, count);
+    } catch (error) {
+      if (!(error instanceof SyscallError)) throw error;
+      taken = 0; // not one went out
     }
     this.stats.txFrames += taken;
     this.stats.txDropped += count - taken;
@@ -181,7 +181,7 @@ export class TapPort implements PacketPort {
     if (receiver === undefined) return;
     let frames = this.handOver(receiver);
     while (this.next === this.read && frames < READS_PER_WAKE) {
-      const want = Math.min(READ_SLOTS, READS_PER_WAKE - frames);
+      const want = Math.min(this.readAhead, READS_PER_WAKE - frames);
       let got: number;
       try {
         got = tap.readBatch(this.slots, 0, MAX_FRAME, this.lengths, want);
@@ -192,6 +192,7 @@ export class TapPort implements PacketPort {
       }
       this.next = 0;
       this.read = got;
+      this.readAhead = got === want ? Math.min(READ_SLOTS, 2 * want) : Math.max(MIN_READ_AHEAD, got + 1);
       frames += this.handOver(receiver);
       if (got < want) break; // the queue is empty: wait for its next readiness
     }

@@ -13,7 +13,7 @@
 
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { NetbackError } from '../errors.js';
-import { loadNative, nativeUnavailableReason, SyscallError, type NativeAddon, type NativeBuffer, type PollHandle } from '../native/addon.js';
+import { loadNative, nativeUnavailableReason, SyscallError, type NativeAddon, type NativeBuffer, type PollHandle, type TapBatchMode } from '../native/addon.js';
 import { VNET_HDR_SIZE } from '../backend/vnet-header.js';
 
 export interface TapOffloads {
@@ -129,6 +129,7 @@ export class TapDevice {
     readonly multiQueue: boolean,
   ) {
     this.fdOrClosed = fd;
+    applyBatchModeFromEnv(addon);
   }
 
   /** Creates (or attaches to) the TAP, sets header size, offloads, MTU and nonblocking mode. */
@@ -253,8 +254,8 @@ export class TapDevice {
 
   /**
    * Writes `count` frames given as (offset, length) pairs in `descriptors`, each starting with its
-   * header. Returns how many went out; a failing frame throws a SyscallError whose `done` says
-   * how many were written before it.
+   * header. Every frame is tried (one the kernel refuses is dropped, the others still go); returns
+   * how many went out. Throws a SyscallError only when none went out, saying why.
    */
   writeBatch(buffer: NativeBuffer, descriptors: Uint32Array, count = descriptors.length >>> 1): number {
     return this.addon.writeFrames(this.fd, asNative(buffer), descriptors, count);
@@ -339,6 +340,26 @@ export class TapDevice {
     this.fdOrClosed = -1;
     this.addon.closeFd(fd);
   }
+}
+
+/**
+ * How this thread's TAP batches reach the kernel: 'io_uring' (a batch per system call) or
+ * 'syscalls' (one per frame; no io_uring here, or the TAP refused RWF_NOWAIT). `mode` switches:
+ * 'syscalls' turns io_uring off for this thread, 'io_uring' tries it again. NETBACK_TAP_BATCHES=
+ * syscalls in the environment turns it off for the whole process (applied at the first TAP opened
+ * on each thread). An addon built before io_uring batches answers 'syscalls'.
+ */
+export function tapBatchMode(mode?: TapBatchMode): TapBatchMode {
+  const addon = loadNative();
+  return addon.tapBatchMode?.(mode) ?? 'syscalls';
+}
+
+/** NETBACK_TAP_BATCHES=syscalls: applied once per thread, before its first TAP batch. */
+let batchModeApplied = false;
+function applyBatchModeFromEnv(addon: NativeAddon): void {
+  if (batchModeApplied) return;
+  batchModeApplied = true;
+  if (process.env.NETBACK_TAP_BATCHES === 'syscalls') addon.tapBatchMode?.('syscalls');
 }
 
 /** Interfaces marked as owned by us, with their owners (the sweep after a crash looks at these). */

@@ -80,6 +80,7 @@ async function leftBehind(pid: number): Promise<string[]> {
     if (names.includes(benchNetnsName(pid, side))) found.push(`netns ${benchNetnsName(pid, side)}`);
     if (await linkJson(benchTapName(pid, side)) !== undefined) found.push(`link ${benchTapName(pid, side)}`);
   }
+  if (await linkJson(benchTapName(pid, 'floor')) !== undefined) found.push(`link ${benchTapName(pid, 'floor')}`);
   return found;
 }
 
@@ -93,12 +94,15 @@ describe.skipIf(announceSkip(TAP_SUITE))('wasm-netback bench --group tap_e2e (ro
     const rows = stdout.trim().split('\n').map((line) => JSON.parse(line) as Row);
     expect(stderr).not.toMatch(/skipped/);
     const kernels = ['guest_rx_tcp_bulk', 'guest_rx_udp_64B', 'guest_tx_tcp_bulk', 'guest_tx_udp_64B'];
-    // each engine row (guest on its own thread) with its veth anchor between the same namespaces
-    expect(rows.map((r) => `${r.kernel} ${r.impl}`).sort()).toEqual(kernels.flatMap((k) => [`${k} veth`, `${k} wasm+tap`]));
+    // each engine row (guest on its own thread) with its veth anchor between the same namespaces,
+    // and the UDP rows' floor: the TAP system calls alone
+    expect(rows.map((r) => `${r.kernel} ${r.impl}`).sort()).toEqual(kernels.flatMap((k) => [
+      ...(k.endsWith('udp_64B') ? [`${k} tap_syscalls`] : []), `${k} veth`, `${k} wasm+tap`,
+    ]));
     for (const r of rows) {
       expect(r.group).toBe('tap_e2e');
       expect(r.Mops, `${r.kernel} ${r.impl}`).toBeGreaterThan(0);
-      if (r.impl === 'wasm+tap') {
+      if (r.impl === 'wasm+tap' || r.impl === 'tap_syscalls') {
         // the backend thread's own CPU time and the figures per backend core
         expect(r.backend_cpu_s, r.kernel).toBeGreaterThan(0);
         expect(r.per_core_Mops, r.kernel).toBeGreaterThan(0);
