@@ -3,6 +3,8 @@
 // in-process bridge). It is what the xenbus side (vif.ts) calls on Connected and on close.
 // A fatal frontend error on any queue disables the whole vif, as Linux's vif->disabled does;
 // the xenstore state is left alone. see: netback.c xenvif_fatal_tx_err; interface.c xenvif_carrier_off
+// Every host callback into it is contained (containment.ts): an untyped throw or a trap disables
+// this vif alone and tells the control plane (onFault).
 
 import { CtrlRingKernel, type CtrlStep } from '../wasm/ctrl-ring.js';
 import { NetbackError } from '../errors.js';
@@ -10,6 +12,7 @@ import { FrontendFatalError } from '../wasm/errors.js';
 import { instantiateKernels, type KernelInstance } from '../wasm/module.js';
 import type { EventChannelPort, EventChannels, GrantMapping, GrantTable } from '../xen/types.js';
 import { systemClock, type Clock } from './clock.js';
+import { VifFaultError, type FaultInjector, type HostCallback } from './containment.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { FrontendConfig, RateLimit } from './frontend-config.js';
 import { NetbackQueue } from './queue.js';
@@ -42,6 +45,8 @@ export interface PacketReceiver {
    * Linux stops the vif's TX queue instead of dropping. see: rx.c xenvif_rx_queue_tail
    */
   ready?(): boolean;
+  /** What the port's own callback threw while serving this receiver: contained as the receiver's (containment.ts). */
+  caught?(where: HostCallback, error: unknown): void;
 }
 
 /** What every vif's data path shares: the compiled kernels and the device handles. */
@@ -61,6 +66,8 @@ export interface EngineContext {
   readonly rxStallTimeoutMs?: number;
   /** Where wake() runs the RX path (default a microtask); the simulated host's step mode holds it. */
   readonly schedule?: (task: () => void, label: string) => void;
+  /** TEST ONLY (containment.ts): throws at the start of a contained callback. Never set by the daemon. */
+  readonly faults?: FaultInjector;
 }
 
 /** Vif-level drops, before a frame reaches a queue. see: interface.c xenvif_start_xmit */
@@ -70,6 +77,10 @@ export interface DataPathStats {
   /** Frames for the guest while the carrier was off (stalled or not connected). */
   rxCarrierDrops: number;
   carrierChanges: number;
+  /** Typed errors a host callback threw and the vif carried on after (containment.ts). */
+  hostErrors: number;
+  /** Untyped throws or traps that disabled the vif (0 or 1 per connect). */
+  faults: number;
 }
 
 /** The largest frame a port hands over: a 64 KiB GSO frame with a VLAN tag. */
@@ -95,12 +106,17 @@ const CTRL_ROUNDS = 16;
 export class EngineDataPath implements VifDataPath, PacketReceiver {
   readonly identity: VifIdentity;
   queues: NetbackQueue[] = [];
-  /** Set when the frontend broke a fatal rule: every queue of the vif stops until reconnect. */
-  disabled: FrontendFatalError | undefined;
+  /**
+   * Set when the frontend broke a fatal rule (a FrontendFatalError: every queue stops until
+   * reconnect) or the data path faulted (a VifFaultError: the vif closes, see containment.ts).
+   */
+  disabled: FrontendFatalError | VifFaultError | undefined;
+  /** Called once when the data path faults; the vif's control plane closes it (Vif). */
+  onFault?: (fault: VifFaultError) => void;
   rate: RateLimit = { unlimited: true };
   multicastControl = false;
   xdpHeadroom = 0;
-  readonly stats: DataPathStats = { rxMulticastDrops: 0, rxCarrierDrops: 0, carrierChanges: 0 };
+  readonly stats: DataPathStats = { rxMulticastDrops: 0, rxCarrierDrops: 0, carrierChanges: 0, hostErrors: 0, faults: 0 };
 
   private readonly context: EngineContext;
   private readonly port: PacketPort;
@@ -154,6 +170,8 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
           onRxStall: (stalled) => this.queueStalled(stalled),
           onRxProgress: () => this.port.resume?.(),
           onMcastEdit: () => this.shareMcastList(index),
+          caught: this.caught,
+          injectFault: this.context.faults,
         }, {
           txRingRef: ring.txRingRef,
           rxRingRef: ring.rxRingRef,
@@ -169,8 +187,13 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
     this.port.setReceiver(this);
     this.setCarrier(true);
     // Requests may already be waiting (a reconnect with a live ring): look once.
-    for (const queue of this.queues) queue.poll();
-    if (this.ctrl !== undefined) this.serveCtrl();
+    try {
+      this.context.faults?.('connect', this.identity.name);
+      for (const queue of this.queues) queue.poll();
+      if (this.ctrl !== undefined) this.serveCtrl();
+    } catch (error) {
+      this.caught('connect', error);
+    }
   }
 
   async disconnect(): Promise<void> {
@@ -198,8 +221,19 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
     return this.carrierOn;
   }
 
+  /** A frame from the port (the TAP readable callback): contained, a fault drops it. */
   receive(frame: Uint8Array): boolean {
     if (this.disabled !== undefined || this.queues.length === 0) return false;
+    try {
+      this.context.faults?.('tap', this.identity.name);
+      return this.queueFrame(frame);
+    } catch (error) {
+      this.caught('tap', error);
+      return false;
+    }
+  }
+
+  private queueFrame(frame: Uint8Array): boolean {
     if (!this.carrierOn) {
       this.stats.rxCarrierDrops++;
       return false;
@@ -245,8 +279,15 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
   private onCtrlEvent(): void {
     const ctrl = this.ctrl;
     if (ctrl === undefined || this.disabled !== undefined) return; // a disabled vif keeps its port masked
-    this.serveCtrl();
-    ctrl.port?.unmask(); // late EOI, as for the data rings
+    try {
+      this.context.faults?.('event', this.identity.name);
+      this.serveCtrl();
+    } catch (error) {
+      this.caught('event', error);
+    } finally {
+      // late EOI, as for the data rings (after a typed error too: never wedged)
+      if (this.disabled === undefined && this.ctrl === ctrl) ctrl.port?.unmask();
+    }
   }
 
   /** Answers control requests: process, and for a key/mapping request copy then commit. see: netback.c xenvif_ctrl_action */
@@ -279,7 +320,13 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
     ctrl.resumeScheduled = true;
     (this.context.clock ?? systemClock).setTimeout(() => {
       ctrl.resumeScheduled = false;
-      if (this.ctrl === ctrl) this.serveCtrl();
+      if (this.ctrl !== ctrl) return;
+      try {
+        this.context.faults?.('timer', this.identity.name);
+        this.serveCtrl();
+      } catch (error) {
+        this.caught('timer', error);
+      }
     }, 0);
   }
 
@@ -298,7 +345,12 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
     const run = (): void => {
       this.wakeScheduled = false;
       if (this.disabled !== undefined) return;
-      for (const queue of this.queues) if (queue.backlogLength > 0) queue.poll();
+      try {
+        this.context.faults?.('wake', this.identity.name);
+        for (const queue of this.queues) if (queue.backlogLength > 0) queue.poll();
+      } catch (error) {
+        this.caught('wake', error);
+      }
     };
     const schedule = this.context.schedule;
     if (schedule === undefined) queueMicrotask(run);
@@ -312,6 +364,44 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
       for (const [name, value] of Object.entries(queue.counters())) total[name] = (total[name] ?? 0) + value;
     }
     return total;
+  }
+
+  /**
+   * What a host callback threw (containment.ts): a typed error is counted and logged (the first,
+   * then at each power of two) and the vif carries on; anything else faults the vif.
+   */
+  readonly caught = (where: HostCallback, error: unknown): void => {
+    if (!(error instanceof NetbackError)) {
+      this.fault(where, error);
+      return;
+    }
+    const count = ++this.stats.hostErrors;
+    if ((count & (count - 1)) !== 0) return;
+    (this.context.log ?? silentLogger)('warn', `${this.identity.name}: ${where} callback failed (${count} so far): ${error.message}`, {
+      domid: this.identity.frontendDomid, devid: this.identity.devid, vif: this.identity.name, 'err.code': error.code, where, event: 'host-error',
+    });
+  };
+
+  /**
+   * An untyped throw or a trap in one of this vif's callbacks: a bug, possibly set off by guest
+   * bytes. The vif stops as a disabled one does (queues halted, ports masked, carrier off), the
+   * fault is logged once with its stack, and the control plane is told (onFault) to close it.
+   */
+  private fault(where: HostCallback, thrown: unknown): void {
+    if (this.disabled instanceof VifFaultError) return;
+    const fault = new VifFaultError(where, thrown);
+    this.disabled = fault;
+    this.stats.faults++;
+    for (const queue of this.queues) queue.halt(fault);
+    try {
+      this.setCarrier(false);
+    } catch {
+      // the link state is cosmetic here: the vif drops every frame anyway
+    }
+    (this.context.log ?? silentLogger)('error', `${this.identity.name}: internal fault in a ${where} callback, the vif is disabled until re-attached: ${fault.causeStack}`, {
+      domid: this.identity.frontendDomid, devid: this.identity.devid, vif: this.identity.name, 'err.code': fault.code, where, event: 'vif-fault',
+    });
+    this.onFault?.(fault);
   }
 
   private disable(error: FrontendFatalError): void {

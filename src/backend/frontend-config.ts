@@ -12,7 +12,7 @@ import { NetbackError } from '../errors.js';
 import type { XenStore } from '../xen/types.js';
 
 /** Errno values written into the xenbus `error` node, as xenbus_dev_fatal prints them. */
-export const ERRNO = { ENOENT: 2, EINVAL: 22, ERANGE: 34, ENOMEM: 12, ENODEV: 19, EOPNOTSUPP: 95 } as const;
+export const ERRNO = { ENOENT: 2, EIO: 5, EINVAL: 22, ERANGE: 34, ENOMEM: 12, ENODEV: 19, EOPNOTSUPP: 95 } as const;
 
 /**
  * A frontend- or toolstack-written value the backend cannot connect with. `errno` is what goes

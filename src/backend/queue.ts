@@ -16,6 +16,7 @@ import { Segmenter } from '../wasm/segment.js';
 import { emptyPacket, TxRingKernel, type TxPacket } from '../wasm/tx-ring.js';
 import type { EventChannelPort, EventChannels, GrantMapping, GrantTable } from '../xen/types.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import type { FaultInjector, HostCallback } from './containment.js';
 import { CreditLimiter } from './credit.js';
 import type { RateLimit } from './frontend-config.js';
 import { RxBacklog } from './rx-backlog.js';
@@ -76,6 +77,14 @@ export interface QueueOptions {
   onRxProgress?: () => void;
   /** A TX batch changed the multicast list: the vif gives its other queues the same list (Linux keeps one per vif). */
   onMcastEdit?: () => void;
+  /**
+   * What one of this queue's host callbacks (an event, a timer) threw: the data path sorts it
+   * (containment.ts). Without it the error propagates to whoever called back; either way an
+   * event's port is unmasked unless the queue was stopped.
+   */
+  caught?: (where: HostCallback, error: unknown) => void;
+  /** TEST ONLY (containment.ts): throws at the start of a callback. */
+  injectFault?: FaultInjector;
 }
 
 /** Engine-side counters (the kernels keep their own in Wasm memory). */
@@ -122,8 +131,11 @@ export class NetbackQueue {
     rxExpired: 0, rxStalls: 0, txCreditParks: 0,
     notifies: 0, notifyErrors: 0, events: 0, spuriousEvents: 0, busyMs: 0,
   };
-  /** Set once the frontend broke a fatal rule; the queue then ignores its events. */
-  fatal: FrontendFatalError | undefined;
+  /**
+   * Set once the frontend broke a fatal rule or the vif faulted (halt()); the queue then ignores
+   * its events and keeps its ports masked.
+   */
+  fatal: NetbackError | undefined;
   /**
    * The last TX build that consumed slots: its request copies and grant-copy plan stay in Wasm
    * memory until the next such build (an empty build only resets the kernel's counts), so
@@ -186,7 +198,7 @@ export class NetbackQueue {
     const clock = options.clock ?? systemClock;
     this.clock = options.now === undefined ? clock : { now: options.now, setTimeout: clock.setTimeout, clearTimeout: clock.clearTimeout };
     this.busyClock = options.busyClock ?? (() => performance.now());
-    this.credit = new CreditLimiter(this.clock, options.rate ?? { unlimited: true }, () => this.runTx());
+    this.credit = new CreditLimiter(this.clock, options.rate ?? { unlimited: true }, () => this.onTimer('tx'));
     this.rxDrainMs = options.rxDrainTimeoutMs ?? 10000;
     this.rxStallMs = options.rxStallTimeoutMs ?? 60000;
     this.lastRxTime = this.clock.now();
@@ -323,18 +335,46 @@ export class NetbackQueue {
     this.stats.busyMs += this.busyClock() - started;
   }
 
+  /** Stops the queue for good (the vif faulted): no more batches, timers released, ports left masked. */
+  halt(reason: NetbackError): void {
+    this.fatal ??= reason;
+    this.stopTimers();
+  }
+
   private onEvent(direction: 'tx' | 'rx' | 'both'): void {
     if (this.closed || this.fatal !== undefined) return; // a disabled queue keeps its port masked
     const started = this.busyClock();
     this.stats.events++;
     const work = this.stats.txBatches + this.stats.rxBatches;
-    if (direction !== 'rx') this.runTx();
-    if (direction !== 'tx') this.runRx();
-    if (this.stats.txBatches + this.stats.rxBatches === work) this.stats.spuriousEvents++;
-    this.stats.busyMs += this.busyClock() - started;
-    if (this.fatal !== undefined) return;
-    // late EOI: re-enable only after the work the event asked for is done (XSA-332)
-    (direction === 'rx' ? this.rxPort : this.txPort).unmask();
+    try {
+      this.options.injectFault?.('event', this.name);
+      if (direction !== 'rx') this.runTx();
+      if (direction !== 'tx') this.runRx();
+    } catch (error) {
+      this.caught('event', error);
+    } finally {
+      if (this.stats.txBatches + this.stats.rxBatches === work) this.stats.spuriousEvents++;
+      this.stats.busyMs += this.busyClock() - started;
+      // late EOI: re-enable only after the work the event asked for is done (XSA-332); after a
+      // typed error too, so the queue is never wedged; a stopped (disabled, faulted) queue stays masked
+      if (this.fatal === undefined && !this.closed) (direction === 'rx' ? this.rxPort : this.txPort).unmask();
+    }
+  }
+
+  /** The credit window's edge (tx) or the RX drain/stall deadline (rx). */
+  private onTimer(direction: 'tx' | 'rx'): void {
+    try {
+      this.options.injectFault?.('timer', this.name);
+      if (direction === 'tx') this.runTx();
+      else this.runRx();
+    } catch (error) {
+      this.caught('timer', error);
+    }
+  }
+
+  private caught(where: HostCallback, error: unknown): void {
+    if (this.options.caught === undefined) throw error;
+    this.options.caught(where, error);
   }
 
   private runTx(): void {
@@ -505,7 +545,7 @@ export class NetbackQueue {
     this.rxTimer = this.clock.setTimeout(() => {
       this.rxTimer = undefined;
       this.rxTimerDue = Infinity;
-      this.runRx();
+      this.onTimer('rx');
     }, Math.max(0, due - now));
   }
 

@@ -7,6 +7,7 @@
 // since a watch may fire spuriously or in bursts), and each step sees the store as it is now.
 
 import { NetbackError } from '../errors.js';
+import { FAULT_MARKER, VifFaultError } from './containment.js';
 import type { XenStore, XenStoreWatch } from '../xen/types.js';
 import { silentLogger, type Logger } from '../log.js';
 import { advertiseFeatures, resolveFeatureOptions, type FeatureOptions, type ResolvedFeatureOptions } from './features.js';
@@ -50,10 +51,13 @@ export interface VifDataPath {
   setMulticastControl(enabled: boolean): void;
   /** From a Reconfiguring frontend (re-read `xdp-headroom`). */
   setXdpHeadroom(headroom: number): void;
+  /**
+   * Set by the vif: the data path calls it once when it faulted (containment.ts) and has stopped;
+   * the vif then closes through xenbus and stays closed until re-attached. It may be called from
+   * inside connect() (the first poll) or any host callback.
+   */
+  onFault?: (fault: VifFaultError) => void;
 }
-
-/** The data path failed to connect with an error that was not already typed. */
-export class VifDataPathError extends NetbackError {}
 
 export interface VifIdentity {
   readonly backendDomid: number;
@@ -127,10 +131,11 @@ export class Vif {
   private hotplugErrorLogged = false;
   /**
    * This vif cannot be served: an earlier process died serving it and its interface went with
-   * it, and no hotplug script will put a new one on the bridge. For the life of this object the
-   * backend only closes; the toolstack re-creating the device (`xl network-attach`) starts over.
+   * it, and no hotplug script will put a new one on the bridge; or it faulted (containment.ts), in
+   * this process or an earlier one (FAULT_MARKER). For the life of this object the backend only
+   * closes; the toolstack re-creating the device (`xl network-attach`) starts over.
    */
-  private interfaceLost = false;
+  private closeOnly = false;
 
   constructor(options: VifOptions) {
     this.xs = options.xs;
@@ -244,8 +249,11 @@ export class Vif {
       try {
         await task();
       } catch (err) {
-        // A xenstore failure (node gone under us, quota) costs this step, not the daemon.
-        this.log('error', `vif step failed: ${messageOf(err)}`, { 'err.code': err instanceof NetbackError ? err.code : 'NETBACK_INTERNAL' });
+        // A failure (a xenstore node gone under us, quota, a bug) costs this vif, never the
+        // daemon, and never leaves it half way: a running vif closes.
+        const typed = err instanceof NetbackError;
+        this.log('error', `vif step failed: ${typed ? messageOf(err) : (err as Error)?.stack ?? messageOf(err)}`, { 'err.code': typed ? err.code : 'NETBACK_INTERNAL' });
+        if (!evenIfRemoved && this.currentPhase === 'running') await this.closeAfterFailedStep(err);
       }
     });
   }
@@ -297,6 +305,7 @@ export class Vif {
       // vif: libxl creates the node empty and runs the script after our InitWait, and teardown
       // removes it.
       const leftByCrash = (await this.read('hotplug-status')) === 'connected';
+      const faulted = await this.read(FAULT_MARKER);
 
       const failed = await advertiseFeatures(this.xs, this.backendPath, this.featureOptions);
       for (const key of failed) this.log('debug', `Error writing ${key}`);
@@ -313,10 +322,17 @@ export class Vif {
         backendDomid: this.backendDomid, frontendDomid: this.frontendDomid, devid: this.devid, handle,
         backendPath: this.backendPath, frontendPath, name, iface: this.ifaceValue,
       });
-      if (leftByCrash && this.ifaceValue.adopted !== true) {
+      this.dataPath.onFault = (fault) => { void this.serial(() => this.closeFaulted(fault)); };
+      if (faulted !== undefined) {
+        // The ring that set the fault off is where it was: serving it again would fault again
+        // (or, for a fault that took the process down, crash-loop). Close until re-attached.
+        this.closeOnly = true;
+        if (leftByCrash) await this.xs.rm(`${this.backendPath}/hotplug-status`);
+        await this.devFatal(ERRNO.EIO, `this vif faulted in wasm-netback (${faulted.slice(0, 80)}): it stays closed until re-attached`);
+      } else if (leftByCrash && this.ifaceValue.adopted !== true) {
         // Serving a new interface would look Connected and carry nothing (a wedged guest): close
         // as a failed probe does, so the frontend sees it, and follow it to Closed.
-        this.interfaceLost = true;
+        this.closeOnly = true;
         await this.xs.rm(`${this.backendPath}/hotplug-status`);
         await this.devFatal(ERRNO.ENODEV, `the interface of an earlier wasm-netback process that served this vif is gone (not persistent, or removed): closing; re-attach the vif`);
       } else {
@@ -357,7 +373,7 @@ export class Vif {
     this.lastFrontendState = state;
     this.log('debug', `${frontendPath} -> ${xenbusStateName(state)}`);
 
-    if (this.interfaceLost) {
+    if (this.closeOnly) {
       // only the close goes on: Closed once the frontend is (or is gone), then unregistered
       if (state !== XenbusState.Closed && state !== XenbusState.Unknown) return;
       await this.machine.setBackendState(XenbusState.Closed);
@@ -376,7 +392,8 @@ export class Vif {
           await this.machine.setBackendState(XenbusState.Connected);
         } catch (err) {
           if (!(err instanceof NetbackError)) throw err;
-          await this.fatal(errnoOf(err), messageOf(err), err);
+          if (err instanceof VifFaultError) await this.closeFaulted(err);
+          else await this.fatal(errnoOf(err), messageOf(err), err);
         }
         break;
       case XenbusState.Reconfiguring: {
@@ -461,8 +478,9 @@ export class Vif {
     } catch (err) {
       await this.closeWatch('rate');
       await this.closeWatch('multicast');
-      // Whatever the data path threw, the vif must close rather than wedge in InitWait.
-      throw err instanceof NetbackError ? err : new VifDataPathError('NETBACK_DATAPATH_CONNECT_FAILED', messageOf(err), { cause: err });
+      // Whatever the data path threw, the vif must close rather than wedge in InitWait; an
+      // untyped throw is a fault (containment.ts): the vif then stays closed until re-attached.
+      throw err instanceof NetbackError ? err : new VifFaultError('connect', err);
     }
     this.connectedConfig = config;
     this.hotplugErrorLogged = false;
@@ -531,6 +549,47 @@ export class Vif {
     this.log('error', message, { 'err.code': err instanceof NetbackError ? err.code : undefined });
     await this.writeErrorNode(errno, message);
     await this.machine.setBackendState(XenbusState.Closing);
+  }
+
+  /**
+   * The data path faulted (or connect threw something untyped): mark the vif faulted in its
+   * backend directory, so no later process serves this ring again until the toolstack re-creates
+   * the device, then close as for a fatal error (error node, Closing; the data path is released
+   * on the way out of Connected) and follow the frontend to Closed only.
+   */
+  private async closeFaulted(fault: VifFaultError): Promise<void> {
+    if (this.closeOnly || this.currentPhase !== 'running') return;
+    this.closeOnly = true;
+    await this.writeIfPresent(FAULT_MARKER, `${fault.where} ${fault.code}`);
+    await this.fatal(ERRNO.EIO, `${fault.message}: the vif stays closed until re-attached`, fault);
+  }
+
+  /**
+   * A step of a running vif failed (a watch handler, connect, the hotplug gate): close it rather
+   * than leave it where the step stopped. A typed failure closes as a fatal error does (the
+   * frontend may connect again); an untyped one is a fault. If xenstore refuses even that, the
+   * vif is let go here (its data path released) and the toolstack's detach finds nothing held.
+   */
+  private async closeAfterFailedStep(err: unknown): Promise<void> {
+    try {
+      if (err instanceof NetbackError) await this.fatal(errnoOf(err), `closing after a failed step: ${messageOf(err)}`, err);
+      else await this.closeFaulted(new VifFaultError('control', err));
+    } catch (closeErr) {
+      this.log('error', `closing the vif after a failed step failed too: ${messageOf(closeErr)}`, { 'err.code': closeErr instanceof NetbackError ? closeErr.code : 'NETBACK_INTERNAL' });
+      try {
+        await this.teardown('unregistered');
+      } catch (teardownErr) {
+        this.log('error', `releasing the vif failed: ${messageOf(teardownErr)}`, { 'err.code': teardownErr instanceof NetbackError ? teardownErr.code : 'NETBACK_INTERNAL' });
+      }
+    }
+  }
+
+  /** Writes a backend key unless the device directory is gone (never recreates it). */
+  private async writeIfPresent(key: string, value: string): Promise<void> {
+    await this.xs.transaction(async (tx) => {
+      if ((await this.xs.read(`${this.backendPath}/state`, tx)) === undefined) return;
+      await this.xs.write(`${this.backendPath}/${key}`, value, tx);
+    });
   }
 
   private async teardown(reason: VifRemovalReason): Promise<void> { // see: xenbus.c netback_remove

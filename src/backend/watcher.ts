@@ -122,8 +122,9 @@ export class BackendWatcher {
       try {
         await this.scan();
       } catch (err) {
-        if (!(err instanceof NetbackError)) throw err;
-        this.log('error', `scanning ${this.vifRoot}: ${err.message}`, { 'err.code': err.code });
+        // a scan that failed (even on a bug) is retried on the next watch event; the daemon stays
+        const typed = err instanceof NetbackError;
+        this.log('error', `scanning ${this.vifRoot}: ${typed ? err.message : (err as Error)?.stack ?? String(err)}`, { 'err.code': typed ? err.code : 'NETBACK_INTERNAL' });
       }
     } while (this.rescan && !this.stopped);
   }

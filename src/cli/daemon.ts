@@ -346,6 +346,8 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
     }
     notify({ READY: 1 });
   });
+  // A fault in one vif's data path or control plane is contained there (backend/containment.ts);
+  // what still reaches here is a bug outside every vif, after which nothing is known to be sound.
   process.on('uncaughtException', (error) => {
     log('error', `internal error: ${error.stack ?? error.message}`);
     exiting?.(EXIT.software);

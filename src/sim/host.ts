@@ -6,6 +6,7 @@
 import { systemClock, type Clock } from '../backend/clock.js';
 import { silentLogger, type Logger } from '../log.js';
 import { EngineDataPath } from '../backend/datapath.js';
+import type { FaultInjector } from '../backend/containment.js';
 import type { FeatureOptions } from '../backend/features.js';
 import type { NetworkInterfaceFactory, VifIdentity } from '../backend/vif.js';
 import type { EventChannels, GrantTable } from '../xen/types.js';
@@ -39,6 +40,8 @@ export interface SimHostOptions {
    * (src/xen/sim/shared/); default this host's one-thread SimGrantTable and SimEventChannels.
    */
   backendXen?: { grants: GrantTable; events: EventChannels };
+  /** TEST ONLY: a fault injector every vif's data path calls at its host callbacks (containment.ts). */
+  faults?: FaultInjector;
 }
 
 /**
@@ -143,6 +146,7 @@ export class SimHost {
           clock: this.clock, busyClock: this.options.busyClock, log: this.log, fatalSlots: this.options.fatalSlots,
           rxDrainTimeoutMs: this.options.rxDrainTimeoutMs, rxStallTimeoutMs: this.options.rxStallTimeoutMs,
           schedule: (task, label) => this.channels.defer(this.backendDomid, task, label),
+          faults: this.options.faults,
         }, vif);
         this.dataPaths.set(vif.name, path);
         return path;

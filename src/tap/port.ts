@@ -132,7 +132,7 @@ export class TapPort implements PacketPort {
   setReceiver(receiver: PacketReceiver | undefined): void {
     this.receiver = receiver;
     this.paused = false;
-    for (const tap of this.taps) tap.onReadable(receiver === undefined ? null : () => this.drain(tap));
+    for (const tap of this.taps) tap.onReadable(receiver === undefined ? null : () => this.readable(tap));
   }
 
   /**
@@ -152,9 +152,9 @@ export class TapPort implements PacketPort {
   resume(): void {
     if (!this.paused || this.receiver === undefined || this.tap.closed) return;
     this.paused = false;
-    for (const tap of this.taps) tap.onReadable(() => this.drain(tap)); // level-triggered: fires at once if frames wait
+    for (const tap of this.taps) tap.onReadable(() => this.readable(tap)); // level-triggered: fires at once if frames wait
     // frames already read wait in their slots, not in a TAP queue: no poll fires for them
-    if (this.next < this.read) setImmediate(() => { if (!this.paused) this.drain(this.tap); });
+    if (this.next < this.read) setImmediate(() => { if (!this.paused) this.readable(this.tap); });
   }
 
   setUp(up: boolean): void {
@@ -169,6 +169,20 @@ export class TapPort implements PacketPort {
   abandon(): void {
     this.receiver = undefined;
     for (const tap of this.taps) tap.abandon();
+  }
+
+  /**
+   * The readable callback: what it throws belongs to the vif it serves (containment.ts), never to
+   * the thread's event loop, where it would end the daemon or the worker.
+   */
+  private readable(tap: TapDevice): void {
+    try {
+      this.drain(tap);
+    } catch (error) {
+      const receiver = this.receiver;
+      if (receiver?.caught === undefined) throw error;
+      receiver.caught('tap', error);
+    }
   }
 
   /**

@@ -78,6 +78,9 @@ export class FuzzWorld {
     const clock = new ManualClock();
     let world: FuzzWorld | undefined;
     const log: Logger = (level, msg, fields) => {
+      // what the data path contains now (src/backend/containment.ts) escaped before: the oracle sees it still
+      if (fields?.event === 'vif-fault') world?.escapes.untyped.push(new Error(msg));
+      if (fields?.event === 'host-error') world?.escapes.typed.push(new NetbackError(String(fields['err.code']), msg));
       if (level !== 'error') return;
       world?.errorLogs.push(msg);
       world?.errorCodes.push(fields?.['err.code'] as string | undefined);

@@ -75,6 +75,11 @@ export interface SimGrantFaults {
   failOp?: (index: number, domid: number) => number | undefined;
   /** Fails the whole next copy call (an ioctl error). */
   failCall?: (domid: number) => boolean;
+  /**
+   * TEST ONLY: what a copy call throws instead of copying (undefined: copy). An untyped error or a
+   * WebAssembly.RuntimeError stands for a bug or trap inside the data path (containment.ts).
+   */
+  throwInCopy?: (domid: number) => unknown;
 }
 
 export class SimGrantTable implements GrantTable {
@@ -147,6 +152,8 @@ export class SimGrantTable implements GrantTable {
 
   copy(domid: number, plan: GrantCopyPlan): boolean {
     this.copyCalls++;
+    const thrown = this.faults.throwInCopy?.(domid);
+    if (thrown !== undefined) throw thrown;
     if (this.faults.failCall?.(domid) === true) return false;
     const k = plan.instance;
     const field = opFormat(k);

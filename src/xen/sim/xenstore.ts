@@ -94,12 +94,19 @@ export class SimXenStore implements XenStore {
   private deliveryScheduled = false;
   /** Commits that failed with EAGAIN, for tests and the visualizer. */
   conflicts = 0;
+  /**
+   * TEST ONLY: what a read of `path` throws instead of answering (undefined: answer). A vif's
+   * watch handlers read first, so this fails a control-plane step from its watch (containment.ts).
+   */
+  faults: { read?: (path: string) => unknown } = {};
 
   domainPath(domid: number): string {
     return `/local/domain/${domid}`;
   }
 
   async read(path: string, tx?: XenStoreTransaction): Promise<string | undefined> {
+    const thrown = this.faults.read?.(path);
+    if (thrown !== undefined) throw thrown;
     const parts = segments(path, 'read');
     const state = this.transactionState(tx, 'read', path);
     state?.touched.add(path);
