@@ -16,6 +16,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { FrontendConfig, RateLimit } from '../backend/frontend-config.js';
+import { VifFaultError } from '../backend/containment.js';
 import type { VifDataPath, VifIdentity } from '../backend/vif.js';
 import { NetbackError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -23,7 +24,7 @@ import { loadNative } from '../native/addon.js';
 import type { QueueSnapshot, RingIndices, PublishedDataPath } from '../viz/snapshot.js';
 import {
   FD_TABLE_SLOTS, Q_BACKLOG, Q_LAST_TX_OPS, Q_RX, Q_STALLED, Q_TX, QUEUE_FIXED, queueBase, RING_INDEX_FIELDS, VIF_CARRIER,
-  VIF_CARRIER_CHANGES, VIF_RX_CARRIER_DROPS, VIF_RX_MULTICAST_DROPS,
+  VIF_CARRIER_CHANGES, VIF_FAULTS, VIF_HOST_ERRORS, VIF_RX_CARRIER_DROPS, VIF_RX_MULTICAST_DROPS,
   type FromWorker, type PoolEngineSettings, type PoolVifIdentity, type ToWorker, type WorkerInit,
 } from './protocol.js';
 
@@ -153,7 +154,10 @@ export class QueuePool {
   private async connectOn(slot: InternalThread, path: PooledDataPath, config: FrontendConfig): Promise<void> {
     await slot.ready;
     const reply = await this.request(slot, path.id, { type: 'connect', vif: path.id, identity: path.identity, config }, 'connected', 'connect-failed');
-    if (reply.type === 'connect-failed') throw new PoolError(reply.code, reply.message);
+    if (reply.type === 'connect-failed') {
+      if (reply.code === 'NETBACK_VIF_FAULT') throw new VifFaultError('connect', thrownOnWorker('Error', reply.message.split('\n')[0]!, reply.message));
+      throw new PoolError(reply.code, reply.message);
+    }
     if (reply.type === 'connected') path.published = { stats: new Float64Array(reply.stats), names: reply.names, queues: reply.queues };
   }
 
@@ -191,6 +195,15 @@ export class QueuePool {
           break;
         case 'disabled':
           for (const path of slot.vifs) if (path.id === message.vif) path.disabled = { code: message.code };
+          break;
+        case 'faulted':
+          // the worker logged it with its stack and serves on; the vif's control plane closes it
+          for (const path of slot.vifs) {
+            if (path.id !== message.vif) continue;
+            const fault = new VifFaultError(message.where, thrownOnWorker(message.name, message.message, message.stack));
+            path.disabled = { code: fault.code };
+            path.onFault?.(fault);
+          }
           break;
         default: {
           const waiter = this.waiting.get(`${message.vif}:${message.type}`);
@@ -256,6 +269,14 @@ export class QueuePool {
   }
 }
 
+/** What a worker's vif threw, as an Error here: its name, message and the worker's stack. */
+function thrownOnWorker(name: string, message: string, stack: string): Error {
+  const error = new Error(message);
+  error.name = name;
+  error.stack = stack;
+  return error;
+}
+
 /** A vif's data path as the main thread holds it: a handle on the worker that runs it. */
 export class PooledDataPath implements VifDataPath, PublishedDataPath {
   /** @internal the worker it is placed on, while connected */
@@ -266,6 +287,8 @@ export class PooledDataPath implements VifDataPath, PublishedDataPath {
   disabled: { code: string } | undefined;
   /** The configuration it was connected with (a replacement worker connects it again). */
   config: FrontendConfig | undefined;
+  /** Set by the vif (VifDataPath.onFault): its worker reported a fault. */
+  onFault?: (fault: VifFaultError) => void;
 
   constructor(private readonly pool: QueuePool, readonly id: number, readonly identity: PoolVifIdentity) {}
 
@@ -322,6 +345,7 @@ export class PooledDataPath implements VifDataPath, PublishedDataPath {
     const stats = this.published?.stats;
     const total: Record<string, number> = {
       rxMulticastDrops: stats?.[VIF_RX_MULTICAST_DROPS] ?? 0, rxCarrierDrops: stats?.[VIF_RX_CARRIER_DROPS] ?? 0, carrierChanges: stats?.[VIF_CARRIER_CHANGES] ?? 0,
+      hostErrors: stats?.[VIF_HOST_ERRORS] ?? 0, faults: stats?.[VIF_FAULTS] ?? 0,
     };
     for (const queue of this.queueCounters()) {
       for (const [name, value] of Object.entries(queue)) total[name] = (total[name] ?? 0) + value;

@@ -4,6 +4,7 @@
 // (fds belong to the process and outlive a thread that dies). Never a frame. Node only.
 
 import type { FrontendConfig, RateLimit } from '../backend/frontend-config.js';
+import type { HostCallback } from '../backend/containment.js';
 import type { LogLevel } from '../log.js';
 
 /** The engine settings every worker's data paths get (EngineContext's tunables). */
@@ -50,6 +51,8 @@ export type FromWorker =
   | { type: 'connect-failed'; vif: number; code: string; message: string }
   | { type: 'disconnected'; vif: number }
   | { type: 'disabled'; vif: number; code: string }
+  /** The vif's data path faulted (backend/containment.ts): what was thrown, for the main thread's VifFaultError. */
+  | { type: 'faulted'; vif: number; where: HostCallback; name: string; message: string; stack: string }
   | { type: 'log'; level: LogLevel; msg: string; fields: Record<string, unknown> };
 
 /** Slots of a worker's fd table. */
@@ -61,7 +64,9 @@ export const VIF_CARRIER = 0;
 export const VIF_RX_MULTICAST_DROPS = 1;
 export const VIF_RX_CARRIER_DROPS = 2;
 export const VIF_CARRIER_CHANGES = 3;
-export const VIF_FIELDS = 4;
+export const VIF_HOST_ERRORS = 4;
+export const VIF_FAULTS = 5;
+export const VIF_FIELDS = 6;
 /** Per queue: backlog, stalled, the TX and RX ring indices (6 each), the last TX batch's slots and ops. */
 export const Q_BACKLOG = 0;
 export const Q_STALLED = 1;

@@ -6,6 +6,7 @@
 // (guestConfig) are the same everywhere. A guest lives and dies with its worker: a replaced
 // worker's vif connects to a fresh guest at the same refs. Node only.
 
+import type { FaultInjector, HostCallback } from '../backend/containment.js';
 import type { FrontendConfig } from '../backend/frontend-config.js';
 import type { Logger } from '../log.js';
 import { buildFrame } from '../sim/frames.js';
@@ -21,10 +22,42 @@ export interface SimGuestSpec {
   mac: number[];
 }
 
+/**
+ * TEST ONLY (backend/containment.ts): the `after`-th callback of kind `where` of the vif whose TAP
+ * is `vif` throws (a TypeError, or a WebAssembly.RuntimeError for `trap`); `grant-copy`: the
+ * `after`-th grant copy for that vif's guest (`domid`) throws instead.
+ */
+export interface SimFaultSpec {
+  vif: string;
+  domid: number;
+  where: HostCallback | 'grant-copy';
+  after: number;
+  kind: 'error' | 'trap';
+}
+
 export interface SimDevicesOptions {
   guests: SimGuestSpec[];
   /** Each guest transmits UDP frames of this many bytes as fast as its TX ring takes them. */
   transmitBytes?: number;
+  fault?: SimFaultSpec;
+}
+
+function injected(spec: SimFaultSpec): Error {
+  const message = `injected in the ${spec.where} callback of ${spec.vif}`;
+  return spec.kind === 'trap' ? new WebAssembly.RuntimeError(message) : new TypeError(message);
+}
+
+/** The fault injector for `spec` (undefined for none or a grant-copy fault), and the grant-copy hook. */
+function faultHooks(spec: SimFaultSpec | undefined, grants: SimGrantTable): FaultInjector | undefined {
+  if (spec === undefined) return undefined;
+  let seen = 0;
+  if (spec.where === 'grant-copy') {
+    grants.faults.throwInCopy = (domid) => (domid === spec.domid && ++seen === spec.after ? injected(spec) : undefined);
+    return undefined;
+  }
+  return (where, name) => {
+    if (where === spec.where && (name === spec.vif || name.startsWith(`${spec.vif}-q`)) && ++seen === spec.after) throw injected(spec);
+  };
 }
 
 function buildGuests(specs: readonly SimGuestSpec[]): { grants: SimGrantTable; channels: SimEventChannels; netfronts: Map<number, SimNetfront> } {
@@ -80,8 +113,10 @@ export function openDevices(_log: Logger, raw: unknown): WorkerDevices {
   const { grants, channels, netfronts } = buildGuests(options.guests);
   const backend = channels.forDomain(0);
   const started = new Set<number>();
+  const faults = faultHooks(options.fault, grants);
   return {
     grants,
+    faults,
     events: {
       bindInterdomain: (remoteDomid, remotePort, onEvent) => {
         const port = backend.bindInterdomain(remoteDomid, remotePort, onEvent);

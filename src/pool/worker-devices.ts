@@ -3,6 +3,7 @@
 // attaches. A worker imports this module by name (WorkerInit.devices), so a test can hand the
 // pool another device set. Node only.
 
+import type { FaultInjector } from '../backend/containment.js';
 import type { PacketPort } from '../backend/datapath.js';
 import type { Logger } from '../log.js';
 import { TapPort } from '../tap/port.js';
@@ -17,6 +18,8 @@ export interface WorkerDevices {
   port(name: string, queues: number): PacketPort & { readonly fds: number[]; close(): Promise<void> };
   /** Every device fd open now (the pool closes them if this thread dies). */
   fds(): number[];
+  /** TEST ONLY (backend/containment.ts): a fault injector for the data paths; the real devices have none. */
+  readonly faults?: FaultInjector;
   close(): void;
 }
 

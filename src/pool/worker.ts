@@ -2,9 +2,12 @@
 // whole on this thread, each an EngineDataPath with its Wasm instances, over this thread's own
 // grant and event-channel fds and TAP queues it attaches itself. Frames enter and leave here
 // (TAP queue fds, grant copies into this thread's Wasm memory); only control messages and the
-// published counters cross to the main thread. Node only.
+// published counters cross to the main thread. A vif's fault stays the vif's (backend/containment.ts):
+// its data path is disabled and the main thread told ('faulted'), and this thread serves on; only a
+// bug outside every vif ends it (the pool then replaces it). Node only.
 
 import { parentPort, workerData } from 'node:worker_threads';
+import { VifFaultError } from '../backend/containment.js';
 import { EngineDataPath } from '../backend/datapath.js';
 import type { VifIdentity } from '../backend/vif.js';
 import { coarseClock } from '../cli/coarse-clock.js';
@@ -14,7 +17,7 @@ import { loadNative } from '../native/addon.js';
 import { ringIndices } from '../viz/snapshot.js';
 import {
   FD_TABLE_SLOTS, Q_BACKLOG, Q_LAST_TX_OPS, Q_LAST_TX_SLOTS, Q_RX, Q_STALLED, Q_TX, queueBase, RING_INDEX_FIELDS, VIF_CARRIER,
-  VIF_CARRIER_CHANGES, VIF_RX_CARRIER_DROPS, VIF_RX_MULTICAST_DROPS, vifStatsLength,
+  VIF_CARRIER_CHANGES, VIF_FAULTS, VIF_HOST_ERRORS, VIF_RX_CARRIER_DROPS, VIF_RX_MULTICAST_DROPS, vifStatsLength,
   type FromWorker, type ToWorker, type WorkerInit,
 } from './protocol.js';
 import type { WorkerDevices } from './worker-devices.js';
@@ -52,6 +55,8 @@ function publish(id: number, vif: ServedVif): void {
   stats[VIF_RX_MULTICAST_DROPS] = path.stats.rxMulticastDrops;
   stats[VIF_RX_CARRIER_DROPS] = path.stats.rxCarrierDrops;
   stats[VIF_CARRIER_CHANGES] = path.stats.carrierChanges;
+  stats[VIF_HOST_ERRORS] = path.stats.hostErrors;
+  stats[VIF_FAULTS] = path.stats.faults;
   path.queues.forEach((queue, q) => {
     const base = queueBase(q, names.length);
     stats[base + Q_BACKLOG] = queue.backlogLength;
@@ -73,7 +78,18 @@ function publish(id: number, vif: ServedVif): void {
 }
 
 function publishAll(): void {
-  for (const [id, vif] of vifs) publish(id, vif);
+  for (const [id, vif] of vifs) {
+    try {
+      publish(id, vif);
+    } catch (error) {
+      vif.path.caught('control', error);
+    }
+  }
+}
+
+function reportFault(id: number, fault: VifFaultError): void {
+  const thrown = fault.cause instanceof Error ? fault.cause : new Error(String(fault.cause));
+  post({ type: 'faulted', vif: id, where: fault.where, name: thrown.name, message: thrown.message, stack: thrown.stack ?? '' });
 }
 
 async function connect(message: Extract<ToWorker, { type: 'connect' }>): Promise<void> {
@@ -86,7 +102,10 @@ async function connect(message: Extract<ToWorker, { type: 'connect' }>): Promise
   const full: VifIdentity = { ...identity, iface: tapPort };
   const path = new EngineDataPath({
     kernels: init.kernels, grants: devices.grants, events: devices.events, clock, busyClock: clock.now, log: vifLog, ...init.engine,
+    faults: devices.faults,
   }, full);
+  // may fire inside connect (its first poll): the main thread knows the vif by id from the start
+  path.onFault = (fault) => reportFault(id, fault);
   try {
     await path.connect(config);
   } catch (error) {
@@ -114,12 +133,26 @@ async function disconnect(id: number): Promise<void> {
   const vif = vifs.get(id);
   if (vif === undefined) return;
   vifs.delete(id);
-  await vif.path.disconnect();
-  await closePort(vif.port);
-  recordFds();
-  if (vifs.size === 0 && publisher !== undefined) {
-    clearInterval(publisher);
-    publisher = undefined;
+  try {
+    await vif.path.disconnect();
+  } finally {
+    await closePort(vif.port);
+    recordFds();
+    if (vifs.size === 0 && publisher !== undefined) {
+      clearInterval(publisher);
+      publisher = undefined;
+    }
+  }
+}
+
+/** A control message for one vif: what it throws is that vif's (a fault if untyped), never this thread's. */
+function forVif(id: number, task: (path: EngineDataPath) => void): void {
+  const vif = vifs.get(id);
+  if (vif === undefined) return;
+  try {
+    task(vif.path);
+  } catch (error) {
+    vif.path.caught('control', error);
   }
 }
 
@@ -132,22 +165,27 @@ port.on('message', (message: ToWorker) => {
         try {
           await connect(message);
         } catch (error) {
-          const code = error instanceof NetbackError ? error.code : 'NETBACK_DATAPATH_CONNECT_FAILED';
-          post({ type: 'connect-failed', vif: message.vif, code, message: (error as Error).message });
+          // untyped: a fault of the vif (the main thread makes it a VifFaultError), not of this thread
+          const code = error instanceof NetbackError ? error.code : 'NETBACK_VIF_FAULT';
+          post({ type: 'connect-failed', vif: message.vif, code, message: error instanceof NetbackError ? error.message : (error as Error)?.stack ?? String(error) });
         }
         break;
       case 'disconnect':
-        await disconnect(message.vif);
+        try {
+          await disconnect(message.vif);
+        } catch (error) {
+          log('error', `disconnecting vif ${message.vif}: ${(error as Error)?.stack ?? String(error)}`, { 'err.code': error instanceof NetbackError ? error.code : 'NETBACK_INTERNAL' });
+        }
         post({ type: 'disconnected', vif: message.vif });
         break;
       case 'rate':
-        vifs.get(message.vif)?.path.setRate(message.rate);
+        forVif(message.vif, (path) => path.setRate(message.rate));
         break;
       case 'multicast':
-        vifs.get(message.vif)?.path.setMulticastControl(message.enabled);
+        forVif(message.vif, (path) => path.setMulticastControl(message.enabled));
         break;
       case 'xdp-headroom':
-        vifs.get(message.vif)?.path.setXdpHeadroom(message.headroom);
+        forVif(message.vif, (path) => path.setXdpHeadroom(message.headroom));
         break;
     }
   });
