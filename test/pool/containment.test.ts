@@ -6,16 +6,21 @@
 // logs the fault once with its stack, counts it, turns the carrier off and tells the main thread,
 // whose data path hands a VifFaultError to the vif (which closes it through xenbus: see
 // test/engine/containment.test.ts for that half); the worker does not die, and the other vif on
-// the same thread keeps moving frames.
+// the same thread keeps moving frames. The last test wires the pool as the daemon does (xenstore,
+// the watcher, TAPs detached for the workers) and sees the fault close the vif through xenbus.
 
 import { createSocket } from 'node:dgram';
 import { afterAll, describe, expect, test } from 'vitest';
-import { VifFaultError } from '../../src/backend/containment.js';
+import { FAULT_MARKER, VifFaultError } from '../../src/backend/containment.js';
+import { BackendWatcher } from '../../src/backend/watcher.js';
 import { poolModuleUrl, QueuePool, type PooledDataPath } from '../../src/pool/pool.js';
 import { guestConfig, type SimFaultSpec, type SimGuestSpec } from '../../src/pool/sim-devices.js';
-import { TapPort } from '../../src/tap/port.js';
+import { TapPort, tapInterfaces } from '../../src/tap/port.js';
 import { compileKernels } from '../../src/wasm/module.js';
 import { readKernels } from '../../src/wasm/node-source.js';
+import { SimFrontendXenbus } from '../../src/xen/sim/frontend-xenbus.js';
+import { SimToolstack } from '../../src/xen/sim/toolstack.js';
+import { SimXenStore } from '../../src/xen/sim/xenstore.js';
 import { announceSkip, ip, uniqueName } from '../tap/env.js';
 
 const skip = announceSkip('test/pool/containment.test.ts (real TAPs + worker threads)');
@@ -56,6 +61,67 @@ describe.skipIf(skip)('containment on the worker pool', () => {
   afterAll(async () => {
     for (const step of cleanup.reverse()) await step();
   });
+
+  test('contain_pool_fault_closes_the_vif_through_xenbus', async () => {
+    // the daemon's wiring over the simulated xenstore: the watcher's vifs on pooled data paths,
+    // TAPs created by the vifs and detached for the workers; the guests' netfronts on the worker
+    const steps: Array<() => Promise<unknown> | unknown> = [];
+    try {
+      const kernels = await compileKernels(await readKernels('release'));
+      const names = GUESTS.map(() => uniqueName('wnbx'));
+      const logs: { level: string; msg: string; fields: Record<string, unknown> }[] = [];
+      const log = (level: string, msg: string, fields: Record<string, unknown> = {}) => { logs.push({ level, msg, fields }); };
+      const pool = await QueuePool.start({
+        workers: 1, kernels, engine: { fatalSlots: 20, rxStallTimeoutMs: 60_000, rxDrainTimeoutMs: 10_000 }, devices, log,
+        devicesOptions: { guests: GUESTS, transmitBytes: 200, fault: { vif: names[0]!, domid: GUESTS[0]!.domid, where: 'event', after: 3, kind: 'error' } },
+      });
+      steps.push(() => pool.close());
+      const xs = new SimXenStore();
+      const toolstack = new SimToolstack({ xs, interfaceExists: () => true });
+      const paths = new Map<string, PooledDataPath>();
+      const watcher = new BackendWatcher({
+        xs, backendDomid: 0, features: { maxQueues: 1, splitEventChannels: false }, log,
+        interfaces: tapInterfaces({ detached: true, up: true }),
+        dataPath: (vif) => {
+          const path = pool.dataPath(vif);
+          paths.set(vif.name, path);
+          return path;
+        },
+      });
+      await watcher.start();
+      steps.push(() => watcher.stop());
+      for (const [i, guest] of GUESTS.entries()) {
+        const queue = guestConfig(GUESTS, guest.domid).queues[0]!;
+        const frontend = new SimFrontendXenbus({
+          xs, domid: guest.domid, devid: 0, log,
+          rings: { setupQueue: () => ({ txRingRef: queue.txRingRef, rxRingRef: queue.rxRingRef, txEventChannel: queue.txEventChannel, rxEventChannel: queue.rxEventChannel }), releaseQueue: () => {} },
+        });
+        steps.push(() => frontend.stop());
+        await toolstack.attach({ domid: guest.domid, devid: 0, backendDomid: 0, vifname: names[i]! });
+        await frontend.start();
+      }
+      const backend = (domid: number) => `/local/domain/0/backend/vif/${domid}/0`;
+      await until('vif 2 Connected', () => paths.get(names[1]!)?.carrier === true);
+      let state1: string | undefined;
+      await until('vif 1 Closed after its fault', () => {
+        void xs.read(`${backend(1)}/state`).then((value) => { state1 = value; });
+        return state1 === '6';
+      });
+      expect(await xs.read('/local/domain/0/error/backend/vif/1/0/error')).toMatch(/^5 internal fault in a event callback: TypeError: injected in the event callback/);
+      expect(await xs.read(`${backend(1)}/${FAULT_MARKER}`)).toBe('event NETBACK_VIF_FAULT');
+      expect(watcher.vifs.has('1/0')).toBe(false);
+      expect(paths.get(names[0]!)!.thread).toBeUndefined(); // disconnected from its worker
+      expect(logs.filter((line) => line.fields.event === 'vif-fault')).toHaveLength(1);
+      // the other vif on the same worker carries on
+      expect(await xs.read(`${backend(2)}/state`)).toBe('4');
+      const sent = () => paths.get(names[1]!)!.counters().tx_ring_packets ?? 0;
+      const before = sent();
+      await until('vif 2 moving frames', () => sent() > before + 50);
+      expect(pool.threads[0]!.restarts).toBe(0);
+    } finally {
+      for (const step of steps.reverse()) await step();
+    }
+  }, 60_000);
 
   for (const [name, c] of Object.entries(CASES)) {
     test(name, async () => {
