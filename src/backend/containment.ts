@@ -33,7 +33,7 @@ export type FaultInjector = (where: HostCallback, name: string) => void;
 export class VifFaultError extends NetbackError {
   readonly where: HostCallback;
   constructor(where: HostCallback, cause: unknown) {
-    super('NETBACK_VIF_FAULT', `internal fault in a ${where} callback: ${describeThrown(cause)}`, { cause });
+    super('NETBACK_VIF_FAULT', `internal fault in the ${where} callback: ${describeThrown(cause)}`, { cause });
     this.where = where;
   }
 

@@ -398,7 +398,7 @@ export class EngineDataPath implements VifDataPath, PacketReceiver {
     } catch {
       // the link state is cosmetic here: the vif drops every frame anyway
     }
-    (this.context.log ?? silentLogger)('error', `${this.identity.name}: internal fault in a ${where} callback, the vif is disabled until re-attached: ${fault.causeStack}`, {
+    (this.context.log ?? silentLogger)('error', `${this.identity.name}: internal fault in the ${where} callback, the vif is disabled until re-attached: ${fault.causeStack}`, {
       domid: this.identity.frontendDomid, devid: this.identity.devid, vif: this.identity.name, 'err.code': fault.code, where, event: 'vif-fault',
     });
     this.onFault?.(fault);

@@ -91,6 +91,9 @@ export type VifPhase = 'new' | 'probing' | 'running' | 'removed';
 
 type WatchName = 'frontend-state' | 'rate' | 'multicast' | 'hotplug';
 
+/** The error node's value at most, well inside XENSTORE_PAYLOAD_MAX (4096) with its path. see: xenbus_client.c PRINTF_BUFFER_SIZE */
+const ERROR_NODE_MAX = 1024;
+
 /** see: common.h IFNAMSIZ; net/core/dev.c dev_valid_name */
 function validInterfaceName(name: string): boolean {
   return name.length > 0 && name.length < 16 && name !== '.' && name !== '..' && !/[/:\s]/.test(name);
@@ -534,7 +537,9 @@ export class Vif {
 
   /** Writes `<errno> <message>` where xenbus_dev_error does. see: xenbus_client.c xenbus_va_dev_error */
   private async writeErrorNode(errno: number, message: string): Promise<void> {
-    await this.xs.write(xenbusErrorPath(this.xs.domainPath(this.backendDomid), this.backendPath), `${errno} ${message}`);
+    // cut as xenbus_va_dev_error's printf buffer cuts it: a fault's message carries whatever was thrown
+    const value = `${errno} ${message}`.slice(0, ERROR_NODE_MAX);
+    await this.xs.write(xenbusErrorPath(this.xs.domainPath(this.backendDomid), this.backendPath), value);
   }
 
   /** xenbus_dev_fatal for a probing device: error node, then Closing written directly. */

@@ -221,7 +221,7 @@ describe('vif', () => {
     r.dataPaths[0]!.failConnect = Object.assign(new Error('grant map failed'), {});
     await r.frontend(5, 0).start();
     await until(() => r.xs.writesTo(`${BE(5)}/state`).includes('5'), 'Closing');
-    expect(await r.xs.read('/local/domain/0/error/backend/vif/5/0/error')).toBe('5 internal fault in a connect callback: Error: grant map failed: the vif stays closed until re-attached');
+    expect(await r.xs.read('/local/domain/0/error/backend/vif/5/0/error')).toBe('5 internal fault in the connect callback: Error: grant map failed: the vif stays closed until re-attached');
     expect(await r.xs.read(`${BE(5)}/wasm-netback-fault`)).toBe('connect NETBACK_VIF_FAULT');
     await until(async () => (await r.backendState(5, 0)) === '6', 'Closed after the frontend closes');
     await until(() => !r.watcher.vifs.has('5/0'), 'unregistered');

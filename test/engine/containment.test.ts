@@ -109,7 +109,7 @@ async function expectContained(h: SimHost, where: HostCallback | 'control', inje
   } else {
     expect(logs.filter((line) => line.msg.startsWith('vif step failed') && line.fields['err.code'] === 'NETBACK_INTERNAL')).toHaveLength(1);
   }
-  expect(await h.xs.read(ERROR_NODE1)).toMatch(new RegExp(`^5 internal fault in a ${where} callback`));
+  expect(await h.xs.read(ERROR_NODE1)).toMatch(new RegExp(`^5 internal fault in the ${where} callback`));
   expect(await h.xs.read(`${BACKEND1}/${FAULT_MARKER}`)).toBe(`${where} NETBACK_VIF_FAULT`);
   expect(await h.xs.read('/local/domain/1/device/vif/0/state')).toBe('6');
   expect(h.watcher.vifs.has('1/0')).toBe(false);
@@ -125,6 +125,17 @@ describe('containment in the data path (in-thread)', () => {
     armed = { where: 'event', thrown: () => new TypeError('injected in an event') };
     h.guests.get(1)!.netfront.send(udpFrame(100, MAC2, MAC1));
     await expectContained(h, 'event', /TypeError: injected in an event/);
+    await othersFlow(h);
+  });
+
+  it('contain_event_untyped_throw_with_a_long_message_is_cut_in_the_error_node', async () => {
+    // whatever was thrown goes into the error node: cut to 1024 bytes, never a write xenstored refuses (E2BIG)
+    const h = await newHost();
+    await threeGuests(h);
+    armed = { where: 'event', thrown: () => new TypeError(`injected ${'x'.repeat(10_000)}`) };
+    h.guests.get(1)!.netfront.send(udpFrame(100, MAC2, MAC1));
+    await expectContained(h, 'event', /TypeError: injected x{100}/);
+    expect((await h.xs.read(ERROR_NODE1))!.length).toBe(1024);
     await othersFlow(h);
   });
 

@@ -107,7 +107,7 @@ describe.skipIf(skip)('containment on the worker pool', () => {
         void xs.read(`${backend(1)}/state`).then((value) => { state1 = value; });
         return state1 === '6';
       });
-      expect(await xs.read('/local/domain/0/error/backend/vif/1/0/error')).toMatch(/^5 internal fault in a event callback: TypeError: injected in the event callback/);
+      expect(await xs.read('/local/domain/0/error/backend/vif/1/0/error')).toMatch(/^5 internal fault in the event callback: TypeError: injected in the event callback/);
       expect(await xs.read(`${backend(1)}/${FAULT_MARKER}`)).toBe('event NETBACK_VIF_FAULT');
       expect(watcher.vifs.has('1/0')).toBe(false);
       expect(paths.get(names[0]!)!.thread).toBeUndefined(); // disconnected from its worker
