@@ -923,6 +923,26 @@ static napi_value poll_stop(napi_env env, napi_callback_info info) {
   return make_undefined(env);
 }
 
+// pollEvents(handle, events): 0 stops watching and keeps the handle (uv_poll_stop), other events
+// start it again (uv_poll_start) with the same callback. A reader that holds its fd back while
+// its consumer is full stops and starts many times a second: a new handle each time (pollStop,
+// pollStart) costs an ioctl(FIONBIO) and an epoll_ctl ADD and DEL (libuv checks the fd is
+// pollable) on top of the registration itself. Throws on a stopped (pollStop) handle.
+static napi_value poll_events(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  napi_valuetype t;
+  void *data;
+  size_t events;
+  if (napi_typeof(env, argv[0], &t) != napi_ok || t != napi_external) return throw_type(env, "not a poll handle");
+  if (napi_get_value_external(env, argv[0], &data) != napi_ok) return NULL;
+  if (!get_index(env, argv[1], 3.0, &events, "events")) return NULL;
+  poll_t *p = data;
+  if (p->closing) return throw_errno(env, EBADF, "uv_poll_start");
+  int rc = events == 0 ? uv_poll_stop(&p->handle) : uv_poll_start(&p->handle, (int)events, poll_fired);
+  if (rc < 0) return throw_errno(env, -rc, events == 0 ? "uv_poll_stop" : "uv_poll_start");
+  return make_undefined(env);
+}
+
 
 // ---------------------------------------------------------------------------------------------
 // Xen: /dev/xen/gntdev and /dev/xen/evtchn
@@ -1439,6 +1459,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     { "tapBatchMode", NULL, tap_batch_mode, NULL, NULL, NULL, napi_enumerable, NULL },
     { "pollStart", NULL, poll_start, NULL, NULL, NULL, napi_enumerable, NULL },
     { "pollStop", NULL, poll_stop, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "pollEvents", NULL, poll_events, NULL, NULL, NULL, napi_enumerable, NULL },
     { "gntdevOpen", NULL, gntdev_open, NULL, NULL, NULL, napi_enumerable, NULL },
     { "gntdevSetMaxGrants", NULL, gntdev_set_max_grants, NULL, NULL, NULL, napi_enumerable, NULL },
     { "gntdevMapPage", NULL, gntdev_map_page, NULL, NULL, NULL, napi_enumerable, NULL },

@@ -54,6 +54,8 @@ export interface NativeAddon {
   /** uv_poll_start on the Node loop; level-triggered: drain to EAGAIN in the callback or stop. */
   pollStart(fd: number, events: number, callback: (status: number, events: number) => void): PollHandle;
   pollStop(handle: PollHandle): void;
+  /** 0: stop watching, keeping the handle; other events: watch again with the same callback. Absent from an older build. */
+  pollEvents?(handle: PollHandle, events: number): void;
   // ---- Xen devices (native/netback.c, "Xen: /dev/xen/gntdev and /dev/xen/evtchn") ----
   gntdevOpen(): number;
   gntdevSetMaxGrants(fd: number, count: number): void;

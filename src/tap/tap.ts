@@ -115,6 +115,8 @@ export class TapDevice {
   readonly vnetHeaderSize = VNET_HDR_SIZE;
   private fdOrClosed: number;
   private poll: PollHandle | undefined;
+  /** What the poll calls while watching (onReadable). */
+  private readable: (() => void) | undefined;
 
   private constructor(
     private readonly addon: NativeAddon,
@@ -268,16 +270,21 @@ export class TapDevice {
    */
   onReadable(callback: (() => void) | null): void {
     const fd = this.fd;
+    const addon = this.addon;
+    this.readable = callback ?? undefined;
+    // A reader held back by a full consumer stops and starts its watch many times a second: the
+    // handle stays, only its events change (see the addon's pollEvents), where the addon can.
+    if (addon.pollEvents !== undefined && this.poll !== undefined) {
+      addon.pollEvents(this.poll, callback === null ? 0 : addon.constants.UV_READABLE);
+      return;
+    }
     if (this.poll !== undefined) {
-      this.addon.pollStop(this.poll);
+      addon.pollStop(this.poll);
       this.poll = undefined;
     }
     if (callback === null) return;
-    this.poll = this.addon.pollStart(fd, this.addon.constants.UV_READABLE, (status) => {
-      // A poll error (status < 0) still means "look at the fd": the read reports the real errno.
-      void status;
-      callback();
-    });
+    // A poll error (status < 0) still means "look at the fd": the read reports the real errno.
+    this.poll = addon.pollStart(fd, addon.constants.UV_READABLE, () => this.readable?.());
   }
 
   /** The link's carrier (TUNSETCARRIER); false when the addon predates it (nothing changed). */
