@@ -31,6 +31,7 @@ import { RealGrantTable } from '../xen/real/grant-table.js';
 import { defaultTransport, RealXenStore } from '../xen/real/xenstore.js';
 import { snapshotHost, SNAPSHOT_VERSION, type HostSnapshot } from '../viz/snapshot.js';
 import { EXIT, formatReport, hostEnvironment, runChecks } from './check.js';
+import { backendDomainOf } from './backend-domain.js';
 import { coarseClock } from './coarse-clock.js';
 import { CONTROL_SOCKET_OFF, DEFAULT_CONTROL_SOCKET, MAX_SOCKET_PATH_BYTES } from './control-protocol.js';
 import { ControlSocketError, startControlServer, type ControlServer } from './control-server.js';
@@ -265,9 +266,9 @@ export async function runDaemon(initial: DaemonSettings, reload: () => DaemonSet
   let backendDomid = settings.domid;
   if (backendDomid === undefined) {
     const caps = (() => { try { return readFileSync('/proc/xen/capabilities', 'utf8'); } catch { return ''; } })();
-    backendDomid = caps.includes('control_d') ? 0 : Number(await xs.read('domid'));
+    backendDomid = await backendDomainOf(xs, caps);
   }
-  if (!Number.isInteger(backendDomid)) {
+  if (backendDomid === undefined) {
     log('error', 'cannot tell which domain this is (no control_d, no xenstore `domid`): pass --domid');
     await control?.close();
     await metrics?.close();

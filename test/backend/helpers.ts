@@ -8,7 +8,7 @@ import type { FeatureOptions } from '../../src/backend/features.js';
 import { ManualClock } from '../../src/xen/sim/clock.js';
 import { SimFrontendXenbus, type SimFrontendOptions } from '../../src/xen/sim/frontend-xenbus.js';
 import { SimToolstack } from '../../src/xen/sim/toolstack.js';
-import { SimXenStore } from '../../src/xen/sim/xenstore.js';
+import { SimDomainXenStore, SimXenStore } from '../../src/xen/sim/xenstore.js';
 import type { XenStore, XenStoreTransaction, XenStoreWatch, XenStoreWatchHandler } from '../../src/xen/types.js';
 
 /** One macrotask: lets every queued microtask (watch deliveries, async steps) run. */
@@ -132,6 +132,8 @@ export class RecordingDataPath implements VifDataPath {
 export interface RigOptions {
   features?: FeatureOptions;
   watch?: boolean;
+  /** The watcher serves this domain's backends over its own xenstore connection (a driver domain); default 0. */
+  backendDomid?: number;
 }
 
 /** The whole control plane over the simulation: xenstore, clock, toolstack, watcher, recorders. */
@@ -145,7 +147,8 @@ export function rig(options: RigOptions = {}) {
   const log = (level: string, msg: string, fields?: Record<string, unknown>) => { logs.push({ level, msg, fields }); };
   const toolstack = new SimToolstack({ xs, clock, interfaceExists: ({ vif }) => interfaces.live.has(vif), log });
   const watcher = new BackendWatcher({
-    xs, backendDomid: 0, interfaces, features: options.features ?? { maxQueues: 4 }, log,
+    xs: options.backendDomid === undefined ? xs : new SimDomainXenStore(xs, options.backendDomid),
+    backendDomid: options.backendDomid ?? 0, interfaces, features: options.features ?? { maxQueues: 4 }, log,
     dataPath: (identity) => {
       const dp = new RecordingDataPath(identity, events);
       dataPaths.push(dp);

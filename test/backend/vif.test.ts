@@ -30,7 +30,7 @@ describe('vif', () => {
     const initWait = r.events.indexOf('state 5/0=2');
     expect(create).toBeGreaterThanOrEqual(0);
     expect(initWait).toBeGreaterThan(create);
-    expect(r.toolstack.hotplugRuns).toEqual([{ action: 'online', vif: 'vif5.0', backendPath: BE(5), ok: true }]);
+    expect(r.toolstack.hotplugRuns).toEqual([{ action: 'online', domain: 0, vif: 'vif5.0', backendPath: BE(5), ok: true }]);
     expect(await r.xs.read(`${BE(5)}/hotplug-status`)).toBe('connected');
   });
 

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { XenbusState as S } from '../../src/backend/xenbus-state.js';
 import { LIBXL_DESTROY_TIMEOUT_MS, LIBXL_INIT_TIMEOUT_MS, ToolstackError } from '../../src/xen/sim/toolstack.js';
 import { XENNET_TIMEOUT_MS } from '../../src/xen/sim/frontend-xenbus.js';
+import { backendDomainOf } from '../../src/cli/backend-domain.js';
+import { SimDomainXenStore } from '../../src/xen/sim/xenstore.js';
 import { rig, settle, until } from '../backend/helpers.js';
 
 const BE = '/local/domain/0/backend/vif/3/1';
@@ -111,6 +113,75 @@ describe('sim toolstack', () => {
     expect(r.watcher.vifs.size).toBe(0);
     expect(r.interfaces.live.size).toBe(0);
     expect(r.dataPaths.map((dp) => dp.calls.join())).toEqual(['connect,disconnect', 'connect,disconnect']);
+  });
+
+  it('toolstack_driver_domain_serves_a_guest_vif_from_its_own_backend_directory', async () => {
+    const DD = 5, DDBE = '/local/domain/5/backend/vif/7/0', DDFE = '/local/domain/7/device/vif/0';
+    const r = rig({ backendDomid: DD });
+    await r.toolstack.createDomain(DD, 'netdd');
+    // what the daemon in the driver domain does first: no control_d, so its domid from xenstore
+    expect(await backendDomainOf(new SimDomainXenStore(r.xs, DD), '')).toBe(DD);
+    await r.watcher.start();
+    await r.toolstack.createDomain(7, 'ddguest');
+    await r.toolstack.attach({ domid: 7, devid: 0, backendDomid: DD, bridge: 'ddbr0' });
+    const fe = r.frontend(7, 0);
+    await fe.start();
+    await until(() => fe.state === S.Connected, 'Connected');
+    expect(await r.xs.read(`${DDBE}/state`)).toBe('4');
+    expect(await r.xs.read(`${DDFE}/backend`)).toBe(DDBE);
+    expect(await r.xs.read(`${DDFE}/backend-id`)).toBe('5');
+    expect(await r.xs.directory('/local/domain/0/backend')).toEqual([]); // dom0 serves nothing of it
+    expect(r.toolstack.hotplugRuns).toEqual([{ action: 'online', domain: DD, vif: 'vif7.0', backendPath: DDBE, ok: true }]);
+    expect([...r.interfaces.live.keys()]).toEqual(['vif7.0']);
+    // the driver domain's daemon stops under the running guest: the device closes
+    await r.watcher.stop({ closeDevices: true });
+    await until(() => fe.state === S.Closed, 'frontend Closed');
+    expect(await r.xs.read(`${DDBE}/state`)).toBe('6');
+    expect(r.interfaces.live.size).toBe(0);
+    expect(r.dataPaths.map((dp) => dp.calls.join())).toEqual(['connect,disconnect']);
+    await fe.stop();
+    await r.toolstack.destroy(7);
+    expect(await r.xs.read('/local/domain/5/backend/vif/7')).toBeUndefined();
+    expect(r.toolstack.hotplugRuns.map((h) => `${h.action}@${h.domain}`)).toEqual(['online@5', 'offline@5']);
+  });
+
+  it('toolstack_driver_domain_leaves_dom0s_backends_alone', async () => {
+    const r = rig({ backendDomid: 5 });
+    await r.toolstack.createDomain(5, 'netdd');
+    await r.watcher.start();
+    await r.toolstack.writeDevice({ domid: 7, devid: 0 }); // backend in dom0, which the driver domain does not serve
+    await settle();
+    expect(await r.xs.read('/local/domain/0/backend/vif/7/0/state')).toBe('1');
+    expect(r.interfaces.created).toBe(0);
+    expect(r.watcher.vifs.size).toBe(0);
+    await r.watcher.stop();
+  });
+
+  it('toolstack_save_restore_moves_the_vif_to_the_new_domid', async () => {
+    const r = rig();
+    await r.watcher.start();
+    await r.toolstack.createDomain(3, 'life');
+    await r.toolstack.attach({ domid: 3, devid: 0 });
+    const before = r.frontend(3, 0);
+    await before.start();
+    await until(() => before.state === S.Connected, 'Connected');
+    await before.stop(); // suspended: the guest answers nothing more
+    const saved = await r.toolstack.save(3);
+    expect(await r.xs.read('/local/domain/3')).toBeUndefined();
+    expect(await r.xs.read('/local/domain/0/backend/vif/3')).toBeUndefined();
+    await r.watcher.whenIdle();
+    expect(r.interfaces.live.size).toBe(0);
+    await r.toolstack.restore(saved, 4, 'life');
+    const after = r.frontend(4, 0);
+    await after.start();
+    await until(() => after.state === S.Connected, 'Connected as domain 4');
+    expect(await r.xs.read('/local/domain/4/domid')).toBe('4');
+    // the MAC libxl generated for domain 3 stays with the guest
+    expect(await r.xs.read('/local/domain/0/backend/vif/4/0/mac')).toBe('00:16:3e:00:03:00');
+    expect([...r.interfaces.live.keys()]).toEqual(['vif4.0']);
+    expect(r.dataPaths.map((dp) => `${dp.identity.name} ${dp.calls.join()}`)).toEqual(['vif3.0 connect,disconnect', 'vif4.0 connect']);
+    await after.stop();
+    await r.watcher.stop();
   });
 });
 

@@ -105,4 +105,36 @@ describe('SimXenStore', () => {
     expect(runs).toBe(2);
     expect(children).toEqual(['new']);
   });
+  it('xenstore_domain_connection_resolves_relative_paths_below_its_domain', async () => {
+    const xs = new SimXenStore();
+    const dd = xs.connection(5);
+    await xs.write('/local/domain/5/domid', '5');
+    expect(await dd.read('domid')).toBe('5');
+    expect(await dd.read('/local/domain/5/domid')).toBe('5'); // absolute paths are left alone
+    await dd.write('data/netback-state', 'ready');
+    expect(await xs.read('/local/domain/5/data/netback-state')).toBe('ready');
+    expect(await dd.directory('data')).toEqual(['netback-state']);
+    await dd.rm('data');
+    expect(await xs.read('/local/domain/5/data')).toBeUndefined();
+    expect(await xs.connection(6).read('domid')).toBeUndefined(); // another domain's connection, another directory
+    await expect(dd.read('bad//path')).rejects.toBeInstanceOf(XenStoreError);
+  });
+
+  it('xenstore_domain_connection_watch_reports_paths_as_registered', async () => {
+    const xs = new SimXenStore();
+    const dd = xs.connection(5);
+    const events: string[] = [];
+    await dd.watch('backend/vif', 'rel', (path, token) => events.push(`${token}:${path}`));
+    await dd.watch('/local/domain/5/backend/vif', 'abs', (path, token) => events.push(`${token}:${path}`));
+    await settle();
+    await xs.write('/local/domain/5/backend/vif/7/0/state', '2');
+    await xs.write('/local/domain/0/backend/vif/7/0/state', '2'); // dom0's backends: not this domain's
+    await settle();
+    expect(events).toEqual(['rel:backend/vif', 'abs:/local/domain/5/backend/vif', 'rel:backend/vif/7/0/state', 'abs:/local/domain/5/backend/vif/7/0/state']);
+    await dd.close(); // the connection's watches go with it; the store stays
+    await xs.write('/local/domain/5/backend/vif/7/0/state', '4');
+    await settle();
+    expect(events).toHaveLength(4);
+    expect(await xs.read('/local/domain/5/backend/vif/7/0/state')).toBe('4');
+  });
 });

@@ -1,10 +1,15 @@
 // What `xl create` / `xl network-attach` / `xl network-detach` / `xl destroy` do for a vif, as far
 // as a backend can see: the device nodes written in one transaction (with `hotplug-status = ""`),
 // the wait for backend InitWait, the hotplug step, and on removal the online=0 / Closing request,
-// the wait for Closed and the removal of both directories.
+// the wait for Closed and the removal of both directories. A vif may have its backend in a driver
+// domain (`backend=<domain>`): its nodes go below that domain's /local/domain/<dd>/backend, and the
+// hotplug script runs there (`xl devd`), not in dom0. `xl save` / `xl restore` move a guest to a new
+// domid: the old domain's devices go as with `xl destroy`, the new one gets the same vifs.
 // see: tools/libs/light/libxl_nic.c libxl__set_xenstore_nic, libxl_device.c
 // libxl__device_generic_add, libxl__wait_device_connection, libxl__initiate_device_generic_remove,
-// libxl__device_destroy, libxl__xs_path_cleanup; tools/hotplug/Linux/xen-hotplug-common.sh success/fatal
+// libxl__device_destroy, libxl__xs_path_cleanup; tools/hotplug/Linux/xen-hotplug-common.sh success/fatal;
+// libxl_device.c libxl__get_hotplug_script_info (no script for another domain's backend: "assuming
+// driver domains"); libxl_dom.c libxl__build_post (the domain's `domid` and `name` nodes)
 
 import { systemClock, type Clock } from '../../backend/clock.js';
 import { silentLogger, type Logger } from '../../log.js';
@@ -56,6 +61,8 @@ export interface SimToolstackOptions {
 
 export interface HotplugRun {
   readonly action: 'online' | 'offline';
+  /** Where the script ran: 0 (dom0's libxl) or the driver domain whose `xl devd` ran it. */
+  readonly domain: number;
   readonly vif: string;
   readonly backendPath: string;
   readonly ok: boolean;
@@ -94,6 +101,33 @@ export class SimToolstack {
 
   frontendPath(nic: Pick<SimNic, 'domid' | 'devid'>): string {
     return `${this.xs.domainPath(nic.domid)}/device/vif/${nic.devid}`;
+  }
+
+  /** The nodes of a new domain a backend or the domain itself reads: its `domid` and `name`. */
+  async createDomain(domid: number, name: string): Promise<void> {
+    const home = this.xs.domainPath(domid);
+    await this.xs.transaction(async (tx) => {
+      await this.xs.write(`${home}/domid`, String(domid), tx);
+      await this.xs.write(`${home}/name`, name, tx);
+    });
+  }
+
+  /**
+   * xl save: the guest suspends, then its domain goes as with `xl destroy` (each vif detached, its
+   * backend directory removed). Returns the vifs for `restore`, each with the MAC it had (a
+   * generated one included: the saved config keeps it).
+   */
+  async save(domid: number): Promise<SimNic[]> {
+    const nics = [...this.attached.values()].filter((nic) => nic.domid === domid).map((nic) => ({ ...nic, mac: nic.mac ?? defaultMac(nic) }));
+    await this.destroy(domid);
+    await this.xs.rm(this.xs.domainPath(domid));
+    return nics;
+  }
+
+  /** xl restore: a new domain, `domid`, with the saved vifs (same devids, MACs, backends). */
+  async restore(saved: SimNic[], domid: number, name = `restored-${domid}`): Promise<void> {
+    await this.createDomain(domid, name);
+    await this.create(saved.map((nic) => ({ ...nic, domid })));
   }
 
   /** The device nodes of both ends, in one transaction. see: libxl_device.c libxl__device_generic_add */
@@ -198,12 +232,13 @@ export class SimToolstack {
   private async hotplug(nic: SimNic, action: 'online' | 'offline'): Promise<void> {
     const be = this.backendPath(nic);
     const vif = nic.vifname ?? `vif${nic.domid}.${nic.devid}`;
+    const domain = nic.backendDomid ?? 0;
     if (action === 'offline') {
-      this.hotplugRuns.push({ action, vif, backendPath: be, ok: true });
+      this.hotplugRuns.push({ action, domain, vif, backendPath: be, ok: true });
       return;
     }
     const ok = await this.interfaceExists({ nic, vif, backendPath: be });
-    this.hotplugRuns.push({ action, vif, backendPath: be, ok });
+    this.hotplugRuns.push({ action, domain, vif, backendPath: be, ok });
     if (ok) {
       await this.xs.write(`${be}/hotplug-status`, 'connected');
       return;

@@ -104,6 +104,11 @@ export class SimXenStore implements XenStore {
     return `/local/domain/${domid}`;
   }
 
+  /** Domain `domid`'s connection to this store (its relative paths are below its /local/domain/<domid>). */
+  connection(domid: number): SimDomainXenStore {
+    return new SimDomainXenStore(this, domid);
+  }
+
   async read(path: string, tx?: XenStoreTransaction): Promise<string | undefined> {
     const thrown = this.faults.read?.(path);
     if (thrown !== undefined) throw thrown;
@@ -259,5 +264,67 @@ export class SimXenStore implements XenStore {
       const [entry, path] = this.pendingEvents.shift()!;
       if (entry.open) entry.handler(path, entry.token);
     }
+  }
+}
+
+/**
+ * One domain's connection to the simulated xenstored: a path without a leading '/' is relative to
+ * that domain's /local/domain/<domid>, as xenstored resolves it (a driver domain learns its own
+ * domid by reading `domid` so), and a watch set on a relative path reports relative paths.
+ * Closing the connection drops its watches, not the store. see: docs/misc/xenstore.txt (paths)
+ */
+export class SimDomainXenStore implements XenStore {
+  private readonly home: string;
+  private readonly watches = new Set<XenStoreWatch>();
+
+  constructor(private readonly store: XenStore, readonly domid: number) {
+    this.home = store.domainPath(domid);
+  }
+
+  domainPath(domid: number): string {
+    return this.store.domainPath(domid);
+  }
+
+  read(path: string, tx?: XenStoreTransaction): Promise<string | undefined> {
+    return this.store.read(this.absolute(path), tx);
+  }
+
+  write(path: string, value: string, tx?: XenStoreTransaction): Promise<void> {
+    return this.store.write(this.absolute(path), value, tx);
+  }
+
+  rm(path: string, tx?: XenStoreTransaction): Promise<void> {
+    return this.store.rm(this.absolute(path), tx);
+  }
+
+  directory(path: string, tx?: XenStoreTransaction): Promise<string[]> {
+    return this.store.directory(this.absolute(path), tx);
+  }
+
+  async watch(path: string, token: string, handler: XenStoreWatchHandler): Promise<XenStoreWatch> {
+    const relative = !path.startsWith('/');
+    const inner = await this.store.watch(this.absolute(path), token, (changed, t) =>
+      handler(relative && changed.startsWith(`${this.home}/`) ? changed.slice(this.home.length + 1) : changed, t));
+    const watch: XenStoreWatch = {
+      path, token,
+      close: async () => {
+        this.watches.delete(watch);
+        await inner.close();
+      },
+    };
+    this.watches.add(watch);
+    return watch;
+  }
+
+  transaction<T>(body: (tx: XenStoreTransaction) => Promise<T>, attempts?: number): Promise<T> {
+    return this.store.transaction(body, attempts);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.watches].map((watch) => watch.close()));
+  }
+
+  private absolute(path: string): string {
+    return path.startsWith('/') ? path : `${this.home}/${path}`;
   }
 }
