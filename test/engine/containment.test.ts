@@ -16,6 +16,9 @@ import type { SimHost } from '../../src/sim/host.js';
 import { SyscallError } from '../../src/native/addon.js';
 import { SoftwareBridge, type BridgePort } from '../../src/sink/bridge.js';
 import { XenStoreError } from '../../src/xen/errors.js';
+import { createSocket } from 'node:dgram';
+import { tapInterfaces } from '../../src/tap/port.js';
+import { announceSkip, ip, uniqueName } from '../tap/env.js';
 import { collect, MAC1, MAC2, udpFrame, useSimHosts } from './helpers.js';
 
 const MAC3 = [0x00, 0x16, 0x3e, 0, 3, 0];
@@ -26,10 +29,10 @@ interface LogLine { level: string; msg: string; fields: Record<string, unknown> 
 const logs: LogLine[] = [];
 const log: Logger = (level, msg, fields = {}) => { logs.push({ level, msg, fields }); };
 
-/** The fault armed for the next callback of `where` in a data path of vif1.0 (names vif1.0 or vif1.0-qN). */
-let armed: { where: HostCallback; thrown: () => unknown } | undefined;
+/** The fault armed for the next callback of `where` in a data path of `vif` (default vif1.0; names vif1.0 or vif1.0-qN). */
+let armed: { where: HostCallback; thrown: () => unknown; vif?: string } | undefined;
 const faults = (where: HostCallback, name: string): void => {
-  if (armed === undefined || armed.where !== where || !name.startsWith('vif1.0')) return;
+  if (armed === undefined || armed.where !== where || !name.startsWith(armed.vif ?? 'vif1.0')) return;
   const thrown = armed.thrown();
   armed = undefined;
   throw thrown;
@@ -42,6 +45,7 @@ afterAll(() => { process.off('uncaughtException', onUncaught); process.off('unha
 afterEach(() => { armed = undefined; logs.length = 0; uncaught.length = 0; });
 
 const newHost = useSimHosts({ faults, log });
+const newTapHost = useSimHosts({ faults, log, interfaces: tapInterfaces({ up: true }) });
 const newRatedHost = useSimHosts({ faults, log });
 
 /** A bridge whose port for vif1.0 refuses the next `failWrites` frames with a typed error, as a TAP write can. */
@@ -217,6 +221,50 @@ describe('containment in the data path (in-thread)', () => {
     expect(logs.filter((line) => line.fields['err.code'] === 'EIO' && line.fields.where === 'event')).toHaveLength(1);
     expect(await h.xs.read(`${BACKEND1}/state`)).toBe('4');
     expect(uncaught).toEqual([]);
+  });
+});
+
+describe('containment on real TAPs (in-thread)', () => {
+  it('contain_tap_readable_untyped_throw_on_a_real_tap', async () => {
+    // the host stack sends to both guests through their TAPs; a receive from the first TAP's
+    // readable callback throws: that vif alone is closed, the other TAP's guest keeps receiving
+    if (announceSkip('contain_tap_readable_untyped_throw_on_a_real_tap')) return;
+    const h = await newTapHost();
+    const names = [uniqueName('wnbk'), uniqueName('wnbk')];
+    const guests = [1, 2];
+    const net = 64 + Math.floor(Math.random() * 150);
+    for (const [i, domid] of guests.entries()) {
+      await h.addGuest({ domid, nic: { vifname: names[i]! } });
+      const mac = `00:16:3e:00:0${domid}:00`;
+      await ip('addr', 'add', `198.19.${net}.${i * 4 + 1}/30`, 'dev', names[i]!);
+      await ip('neigh', 'replace', `198.19.${net}.${i * 4 + 2}`, 'lladdr', mac, 'dev', names[i]!, 'nud', 'permanent');
+    }
+    const at2 = collect(h, 2);
+    armed = { where: 'tap', vif: names[0]!, thrown: () => new TypeError('injected in a TAP read') };
+    const socket = createSocket('udp4');
+    const flood = setInterval(() => {
+      for (const i of [0, 1]) for (let n = 0; n < 4; n++) socket.send(Buffer.alloc(64), 9, `198.19.${net}.${i * 4 + 2}`);
+    }, 2);
+    try {
+      const backend = '/local/domain/0/backend/vif/1/0';
+      await until(h, 'the first vif Closed', async () => (await h.xs.read(`${backend}/state`)) === '6');
+      const path = h.dataPaths.get(names[0]!)!;
+      expect(path.disabled).toBeInstanceOf(VifFaultError);
+      expect((path.disabled as VifFaultError).where).toBe('tap');
+      expect(path.stats.faults).toBe(1);
+      expect(await h.xs.read(ERROR_NODE1)).toMatch(/^5 internal fault in the tap callback: TypeError: injected in a TAP read/);
+      expect(await h.xs.read(`${backend}/${FAULT_MARKER}`)).toBe('tap NETBACK_VIF_FAULT');
+      const lines = logs.filter((line) => line.fields.event === 'vif-fault');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]!.msg).toMatch(/\n\s+at /);
+      const before = at2.length;
+      await until(h, 'the other guest still receiving from its TAP', () => at2.length > before + 20);
+      expect(h.dataPaths.get(names[1]!)!.disabled).toBeUndefined();
+      expect(uncaught).toEqual([]);
+    } finally {
+      clearInterval(flood);
+      socket.close();
+    }
   });
 });
 
