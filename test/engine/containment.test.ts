@@ -16,6 +16,7 @@ import type { SimHost } from '../../src/sim/host.js';
 import { SyscallError } from '../../src/native/addon.js';
 import { SoftwareBridge, type BridgePort } from '../../src/sink/bridge.js';
 import { XenStoreError } from '../../src/xen/errors.js';
+import { CTRL_TYPE } from '../../src/xen/sim/ctrl-frontend.js';
 import { createSocket } from 'node:dgram';
 import { tapInterfaces } from '../../src/tap/port.js';
 import { announceSkip, ip, uniqueName } from '../tap/env.js';
@@ -30,9 +31,11 @@ const logs: LogLine[] = [];
 const log: Logger = (level, msg, fields = {}) => { logs.push({ level, msg, fields }); };
 
 /** The fault armed for the next callback of `where` in a data path of `vif` (default vif1.0; names vif1.0 or vif1.0-qN). */
-let armed: { where: HostCallback; thrown: () => unknown; vif?: string } | undefined;
+let armed: { where: HostCallback; thrown: () => unknown; vif?: string; exact?: boolean } | undefined;
 const faults = (where: HostCallback, name: string): void => {
-  if (armed === undefined || armed.where !== where || !name.startsWith(armed.vif ?? 'vif1.0')) return;
+  if (armed === undefined || armed.where !== where) return;
+  const vif = armed.vif ?? 'vif1.0';
+  if (armed.exact === true ? name !== vif : !name.startsWith(vif)) return; // exact: the vif's own callbacks (its control ring), not its queues'
   const thrown = armed.thrown();
   armed = undefined;
   throw thrown;
@@ -140,6 +143,18 @@ describe('containment in the data path (in-thread)', () => {
     h.guests.get(1)!.netfront.send(udpFrame(100, MAC2, MAC1));
     await expectContained(h, 'event', /TypeError: injected x{100}/);
     expect((await h.xs.read(ERROR_NODE1))!.length).toBe(1024);
+    await othersFlow(h);
+  });
+
+  it('contain_ctrl_event_untyped_throw_disables_only_that_vif', async () => {
+    // the control ring's event (queue 0's kernels serve it) is contained as the data rings' are
+    const h = await newHost();
+    await h.addGuest({ domid: 1, ctrlRing: true });
+    await h.addGuest({ domid: 2 });
+    await h.addGuest({ domid: 3 });
+    armed = { where: 'event', exact: true, thrown: () => new TypeError('injected in a control ring event') };
+    void h.guests.get(1)!.ctrl!.request(CTRL_TYPE.GET_HASH_FLAGS); // never answered: the vif is gone
+    await expectContained(h, 'event', /TypeError: injected in a control ring event/);
     await othersFlow(h);
   });
 
