@@ -37,6 +37,27 @@ describe('watcher', () => {
     expect(r.watcher.scans).toBeLessThan(300);
   });
 
+  it('watcher_scan_untyped_throw_is_logged_and_the_next_event_rescans', async () => {
+    // a bug in a scan costs that scan, never the daemon (it used to reject: an unhandled rejection, exit 70)
+    const r = rig();
+    const directory = r.xs.directory.bind(r.xs);
+    let fail = true;
+    r.xs.directory = async (path, tx) => {
+      if (fail) {
+        fail = false;
+        throw new TypeError('injected in a scan');
+      }
+      return directory(path, tx);
+    };
+    await r.watcher.start();
+    await r.watcher.whenIdle();
+    expect(r.logs.filter((l) => l.level === 'error' && /^scanning .*TypeError: injected in a scan/s.test(l.msg))).toHaveLength(1);
+    expect(r.logs.find((l) => /injected in a scan/.test(l.msg))!.fields!['err.code']).toBe('NETBACK_INTERNAL');
+    await r.toolstack.attach({ domid: 6, devid: 0 });
+    await r.watcher.whenIdle();
+    expect([...r.watcher.vifs.keys()]).toEqual(['6/0']);
+  });
+
   it('watcher_ignores_non_numeric_entries', async () => {
     const r = rig();
     await r.watcher.start();
