@@ -4,7 +4,9 @@
 // frontend_changed, connect, hotplug_status_changed, netback_remove
 //
 // All work for one vif runs on one serial chain: watch events only schedule a re-read (coalesced,
-// since a watch may fire spuriously or in bursts), and each step sees the store as it is now.
+// since a watch may fire spuriously or in bursts), and each step sees the store as it is now. A
+// step that fails closes the vif; a fault (an untyped throw here or in the data path) also marks it
+// so that no later process serves it until re-attached (containment.ts).
 
 import { NetbackError } from '../errors.js';
 import { FAULT_MARKER, VifFaultError } from './containment.js';
