@@ -129,11 +129,13 @@ describe('RealEventChannels over a fake addon', () => {
     let ready: (() => void) | undefined;
     const pending: number[][] = [];
     const written: number[] = [];
+    let reads = 0;
     let overflow = false;
     const events = new RealEventChannels({ native: fakeNative({
       pollStart: (_fd, _ev, cb) => { ready = () => cb(0, 1); return {} as never; },
       evtchnBindInterdomain: (_fd, _d, port) => port + 100,
       evtchnReadPending: (_fd, out) => {
+        reads++;
         if (overflow) { overflow = false; throw new SyscallError('EFBIG', 27, 'read /dev/xen/evtchn', 'overflow', undefined); }
         const next = pending.shift() ?? [];
         next.forEach((p, i) => { out[i] = p; });
@@ -147,9 +149,24 @@ describe('RealEventChannels over a fake addon', () => {
     const a = events.bindInterdomain(1, 5, () => got.push('a'));
     const b = events.bindInterdomain(1, 6, () => got.push('b'));
     expect([a.localPort, b.localPort]).toEqual([105, 106]);
+    // a read that did not fill the buffer emptied the device's ring: one read per wake, and a port
+    // that fired after it stays pending on the level-triggered poll, delivered at its next wake
     pending.push([106, 105], [105]);
     ready!();
+    expect(got).toEqual(['b', 'a']);
+    expect(reads).toBe(1);
+    ready!();
     expect(got).toEqual(['b', 'a', 'a']);
+    expect(reads).toBe(2);
+    // a full buffer may have left ports behind: read again, until a short read
+    const full = Array.from({ length: 1024 }, (_, i) => (i % 2 === 0 ? 105 : 106));
+    pending.push(full, [106]);
+    got.length = 0;
+    reads = 0;
+    ready!();
+    expect(got.length).toBe(1025);
+    expect(got.at(-1)).toBe('b');
+    expect(reads).toBe(2);
     a.unmask();
     expect(written).toEqual([105]);
     a.notify(); // a failing notify is counted, not thrown

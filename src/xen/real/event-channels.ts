@@ -143,6 +143,9 @@ export class RealEventChannels implements EventChannels {
       if (n === 0) return;
       this.stats.reads++;
       for (let i = 0; i < n; i++) this.deliver(this.fired[i]!);
+      // a short read emptied the device's ring (one read copies it across its wrap); the poll is
+      // level-triggered, so a port firing from now on wakes us again: no read that would find none
+      if (n < this.fired.length) return;
     }
   }
 
