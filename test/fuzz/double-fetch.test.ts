@@ -5,7 +5,8 @@
 // continuously while tx_build runs. A double fetch shows as a decision taken on a value other than
 // the private copy, so each batch is replayed on a private (unshared) instance whose ring holds
 // exactly the private copies: every op, descriptor, staged status, count and result must be the
-// same; after tx_commit (the frontend now rewriting only the request fields), every response must
+// same, and the replay must read exactly the slots the build read, also when the batch ends in a
+// fatal (the same fatal status at the same slot); after tx_commit (the frontend now rewriting only the request fields), every response must
 // carry the copy's id and the replay's status. The test also counts the batches during which the
 // slots changed under the build, so it shows the race it claims to test happened.
 import { Worker } from 'node:worker_threads';
@@ -21,6 +22,19 @@ afterAll(async () => { await worker?.terminate(); });
 
 function region(k: KernelInstance, name: string, length: number): Buffer {
   return Buffer.from(k.bytes.slice(k.constant(name), k.constant(name) + length));
+}
+
+// copySlot writes byte 15 of a private copy (0); a build's reads are the positions 0.. it cleared
+const UNREAD = 0xEE;
+function markCopiesUnread(k: KernelInstance): void {
+  const copy = k.constant('TX_REQ_COPY_OFFSET');
+  for (let pos = 0; pos < SLOTS; pos++) k.bytes[copy + pos * 16 + 15] = UNREAD;
+}
+function slotsRead(k: KernelInstance): number {
+  const copy = k.constant('TX_REQ_COPY_OFFSET');
+  let n = 0;
+  while (n < SLOTS && k.bytes[copy + n * 16 + 15] !== UNREAD) n++;
+  return n;
 }
 
 describe('double fetch: a frontend rewriting TX slots on another thread', () => {
@@ -41,24 +55,30 @@ describe('double fetch: a frontend rewriting TX slots on another thread', () => 
     const fn = (k: KernelInstance, name: string) => k.fn(name);
     const copyBytes = SLOTS * shared.constant('TX_REQ_COPY_STRIDE');
     let raced = 0;
+    let fatals = 0;
     let packets = 0;
     let responses = 0;
     for (let round = 0; round < ROUNDS; round++) {
       const start = (round * 97) >>> 0;
+      // whole-ring batches mostly reach a hostile slot (a fatal); short ones mostly end before one
+      const maxPackets = round % 2 === 0 ? 256 : 1 + (round % 8);
       for (const k of [shared, replay]) {
         k.view.setUint32(k.constant('TX_RING_OFFSET') + 8, start, true);        // rsp_prod
         k.view.setUint32(k.constant('TX_RING_OFFSET') + 0, start + SLOTS, true); // req_prod
       }
       expect(fn(shared, 'tx_attach')()).toBe(0);
+      markCopiesUnread(shared);
+      markCopiesUnread(replay);
       mode(1);
       // start the build right after the frontend finished a pass: it is running on the other
       // core now, so its next pass overlaps the build (the machine's scheduler decides the rest)
       const passes = Atomics.load(ctl, 2);
       for (let spin = 0; spin < 1e7 && Atomics.load(ctl, 2) === passes; spin++);
       const before = Buffer.from(shared.bytes.slice(ring + 64, ring + 64 + SLOTS * 12));
-      const built = fn(shared, 'tx_build')(256, 0xFFFFFFFF, 20);
+      const built = fn(shared, 'tx_build')(maxPackets, 0xFFFFFFFF, 20);
       const after = Buffer.from(shared.bytes.slice(ring + 64, ring + 64 + SLOTS * 12));
       const consumed = fn(shared, 'tx_slots_consumed')();
+      const read = slotsRead(shared);
       const copy = shared.constant('TX_REQ_COPY_OFFSET');
       // the race happened in this batch: the slots changed during the build, or a copy holds a
       // value the slot did not hold just before it
@@ -67,49 +87,46 @@ describe('double fetch: a frontend rewriting TX slots on another thread', () => 
         copiedRewrite = !before.subarray(((start + pos) & 255) * 12, ((start + pos) & 255) * 12 + 12).equals(Buffer.from(shared.bytes.subarray(copy + pos * 16, copy + pos * 16 + 12)));
       }
       if (!before.equals(after) || copiedRewrite) raced++;
-      // the replay's ring holds exactly the private copies the shared build made
-      for (let pos = 0; pos < consumed; pos++) {
-        const slot = replay.constant('TX_RING_OFFSET') + 64 + ((start + pos) & 255) * 12;
-        replay.bytes.set(shared.bytes.subarray(copy + pos * 16, copy + pos * 16 + 12), slot);
-      }
-      // a batch that stopped early (a fatal) ends the replay's ring there too
-      replay.view.setUint32(replay.constant('TX_RING_OFFSET'), start + (built < 0 ? SLOTS : consumed), true);
-      for (let pos = consumed; pos < SLOTS && built < 0; pos++) {
-        replay.bytes.set(shared.bytes.subarray(copy + pos * 16, copy + pos * 16 + 12), replay.constant('TX_RING_OFFSET') + 64 + ((start + pos) & 255) * 12);
+      // the replay's ring holds exactly the private copies the shared build made, and nothing
+      // past them: a replay that reads further decided on something the build never read
+      const replayRing = replay.constant('TX_RING_OFFSET');
+      replay.bytes.fill(0, replayRing + 64, replayRing + 64 + SLOTS * 12);
+      for (let pos = 0; pos < read; pos++) {
+        replay.bytes.set(shared.bytes.subarray(copy + pos * 16, copy + pos * 16 + 12), replayRing + 64 + ((start + pos) & 255) * 12);
       }
       expect(fn(replay, 'tx_attach')()).toBe(0);
-      const replayed = fn(replay, 'tx_build')(256, 0xFFFFFFFF, 20);
-      if (built >= 0) {
-        expect(replayed, `round ${round}: a decision the private copies do not explain`).toBe(built);
-        expect(fn(replay, 'tx_slots_consumed')()).toBe(consumed);
-      }
+      const replayed = fn(replay, 'tx_build')(maxPackets, 0xFFFFFFFF, 20);
+      if (built < 0) fatals++;
+      expect(replayed, `round ${round}: a decision the private copies do not explain`).toBe(built);
+      expect([slotsRead(replay), fn(replay, 'tx_slots_consumed')()], `round ${round}: slots read, consumed`).toEqual([read, consumed]);
       const ops = fn(shared, 'tx_op_count')();
       const pkts = fn(shared, 'tx_packet_count')();
-      if (built >= 0) {
-        expect([fn(replay, 'tx_op_count')(), fn(replay, 'tx_packet_count')()]).toEqual([ops, pkts]);
-        expect(region(replay, 'TX_OPS_OFFSET', ops * 16).equals(region(shared, 'TX_OPS_OFFSET', ops * 16)), `round ${round}: ops differ from the replay of the copies`).toBe(true);
-        expect(region(replay, 'TX_PKT_DESC_OFFSET', pkts * 32).equals(region(shared, 'TX_PKT_DESC_OFFSET', pkts * 32)), `round ${round}: descriptors differ`).toBe(true);
-        expect(region(replay, 'TX_REQ_COPY_OFFSET', copyBytes).subarray(0, consumed * 16).equals(region(shared, 'TX_REQ_COPY_OFFSET', copyBytes).subarray(0, consumed * 16)), `round ${round}: staged responses differ`).toBe(true);
-      }
+      expect([fn(replay, 'tx_op_count')(), fn(replay, 'tx_packet_count')()]).toEqual([ops, pkts]);
+      expect(region(replay, 'TX_OPS_OFFSET', ops * 16).equals(region(shared, 'TX_OPS_OFFSET', ops * 16)), `round ${round}: ops differ from the replay of the copies`).toBe(true);
+      expect(region(replay, 'TX_PKT_DESC_OFFSET', pkts * 32).equals(region(shared, 'TX_PKT_DESC_OFFSET', pkts * 32)), `round ${round}: descriptors differ`).toBe(true);
+      expect(region(replay, 'TX_REQ_COPY_OFFSET', copyBytes).subarray(0, read * 16).equals(region(shared, 'TX_REQ_COPY_OFFSET', copyBytes).subarray(0, read * 16)), `round ${round}: private copies or staged responses differ`).toBe(true);
       packets += pkts;
       // commit while the frontend keeps rewriting the request fields (bytes 4..11) of every slot
       mode(2);
       for (const k of [shared, replay]) for (let o = 0; o < ops; o++) k.view.setInt16(k.constant('TX_OPS_OFFSET') + o * 16 + 12, 0, true);
       fn(shared, 'tx_commit')();
-      if (built >= 0) fn(replay, 'tx_commit')();
+      fn(replay, 'tx_commit')();
       for (let pos = 0; pos < consumed; pos++) {
         const at = (start + pos) & 255;
         const status = shared.view.getInt16(ring + 64 + at * 12 + 2, true);
         const copyId = shared.view.getUint16(copy + pos * 16 + 8, true);
         if (status !== 1) expect(shared.view.getUint16(ring + 64 + at * 12, true), `round ${round}: response ${pos} id not from the copy`).toBe(copyId);
-        if (built >= 0) expect(status, `round ${round}: response ${pos} status`).toBe(replay.view.getInt16(replay.constant('TX_RING_OFFSET') + 64 + at * 12 + 2, true));
+        expect(status, `round ${round}: response ${pos} status`).toBe(replay.view.getInt16(replayRing + 64 + at * 12 + 2, true));
         responses++;
       }
     }
     Atomics.store(ctl, 0, 0);
-    console.log(`double fetch: ${ROUNDS} batches, ${raced} with the slots rewritten during tx_build, ${Atomics.load(ctl, 2)} rewrite passes, ${packets} packets, ${responses} responses checked`);
+    console.log(`double fetch: ${ROUNDS} batches (${fatals} ending in a fatal), ${raced} with the slots rewritten during tx_build, ${Atomics.load(ctl, 2)} rewrite passes, ${packets} packets, ${responses} responses checked`);
     // the race happened: slots changed under the build in some of the batches (not a vacuous pass)
     expect(raced).toBeGreaterThan(ROUNDS / 100);
     expect(responses).toBeGreaterThan(ROUNDS);
+    // fatal batches were compared too, and so were batches that ended without one
+    expect(fatals).toBeGreaterThan(0);
+    expect(fatals).toBeLessThan(ROUNDS);
   }, 120_000);
 });
