@@ -42,7 +42,7 @@ async function runCtrl(steps: fc.Arbitrary<unknown> extends never ? never : Arra
   const ctrl = guest.ctrl!;
   const path = world.hostileDataPath();
   const dropsBefore = dropCount(path);
-  world.snapshotVictims();
+  world.snapshotVictims({ keepChecked: true });
   const ring = ctrl.ring;
   const start = ring.rspProd;
   let prod = ring.reqProd;
@@ -156,7 +156,7 @@ describe('fuzz: control ring and xenstore', () => {
         queues: 2,
       }).then((g) => { guest = g; }), 'connect', { tolerateRejection: true });
       expect(world.stuck, 'a connect that neither finished nor failed').toEqual([]);
-      world.snapshotVictims();
+      world.snapshotVictims({ keepChecked: true });
       const domid = world.pendingHostileDomid();
       const backend = `/local/domain/0/backend/vif/${domid}/0`;
       const frontend = `/local/domain/${domid}/device/vif/0`;

@@ -129,7 +129,7 @@ export async function runRxProgram(world: FuzzWorld, program: RxProgram): Promis
   ];
   const path = world.hostileDataPath();
   const dropsBefore = dropCount(path);
-  world.snapshotVictims();
+  world.snapshotVictims({ keepChecked: true });
   let prod = raw.rxRing.reqProd;
   let nextId = 0;
   const queue = path.queues[0]!;

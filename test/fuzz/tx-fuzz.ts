@@ -130,7 +130,7 @@ export async function runTxProgram(world: FuzzWorld, program: TxProgram): Promis
   grants.push(world.sideGrant(1, true, new Uint8Array(4096).fill(0x11))); // granted to domain 1, not us
   const path = world.hostileDataPath();
   const dropsBefore = dropCount(path);
-  world.snapshotVictims();
+  world.snapshotVictims({ keepChecked: true });
   const queue = path.queues[0]!;
   const eventsBefore = queue.stats.events;
   let prod = raw.txRing.reqProd;

@@ -85,7 +85,7 @@ function within(path: string, ancestor: string): boolean {
 export class SimXenStore implements XenStore {
   private root = emptyNode();
   private generation = 0;
-  /** The generation at which each path last changed (written, or removed with an ancestor). */
+  /** The generation at which each path last changed (written, or removed with an ancestor), while a transaction is open. */
   private readonly changedAt = new Map<string, number>();
   private readonly transactions = new Map<number, TransactionState>();
   private nextTransactionId = 1;
@@ -181,7 +181,11 @@ export class SimXenStore implements XenStore {
       } finally {
         this.transactions.delete(state.id);
       }
-      if (this.commit(state)) return result;
+      const committed = this.commit(state);
+      // with no transaction open, no recorded change can conflict with a later one (each starts
+      // at the generation of its start): forget them, or every rm scans the whole history
+      if (this.transactions.size === 0) this.changedAt.clear();
+      if (committed) return result;
       this.conflicts++;
       if (attempt >= attempts) throw new XenStoreError('EAGAIN', 'transaction', '/');
     }
@@ -234,13 +238,16 @@ export class SimXenStore implements XenStore {
     const existed = lookup(this.root, parts) !== undefined;
     removeNode(this.root, parts);
     this.generation++;
-    for (const known of this.changedAt.keys()) if (within(known, path)) this.changedAt.set(known, this.generation);
+    if (this.transactions.size > 0) {
+      for (const known of this.changedAt.keys()) if (within(known, path)) this.changedAt.set(known, this.generation);
+    }
     this.markChanged(parts);
     if (existed) this.fire(path, true);
   }
 
   /** A node and its ancestors (whose child lists may have changed) changed now. */
   private markChanged(parts: readonly string[]): void {
+    if (this.transactions.size === 0) return; // only an open transaction can conflict (see transaction)
     for (let i = 0; i <= parts.length; i++) this.changedAt.set(`/${parts.slice(0, i).join('/')}`, this.generation);
   }
 
