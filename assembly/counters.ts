@@ -3,8 +3,6 @@
 // added here appears in stats with no host change. Names follow the kernel's where one exists
 // (`rx_gso_checksum_fixup`); "tx_ring" means guest → backend, "rx_ring" backend → guest.
 
-import { COUNTERS_OFFSET } from './layout';
-
 // Guest TX (netif-protocol.md §6.1-6.2).
 export const COUNTER_TX_RING_PACKETS: u32 = 0;
 export const COUNTER_TX_RING_BYTES: u32 = 1;
@@ -43,9 +41,3 @@ export const COUNTER_CTRL_REQUESTS: u32 = 64;        // requests answered
 export const COUNTER_CTRL_REJECTED: u32 = 65;        // answered with a status other than SUCCESS
 
 export const COUNTER_SLOTS: u32 = 512; // COUNTERS_SIZE / 8
-
-// @ts-ignore: decorator
-@inline export function countAdd(counter: u32, amount: u64): void {
-  const address = <usize>COUNTERS_OFFSET + (<usize>counter << 3);
-  store<u64>(address, load<u64>(address) + amount);
-}

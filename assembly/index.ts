@@ -55,7 +55,7 @@ export {
 } from './netif/rx';
 
 // Toeplitz hashing (hash/toeplitz.ts).
-export { toeplitz_hash, bench_toeplitz, TOEPLITZ_KEY_MAX, TOEPLITZ_INPUT_MAX } from './hash/toeplitz';
+export { toeplitz_hash, toeplitz_hash_value, bench_toeplitz, TOEPLITZ_KEY_MAX, TOEPLITZ_INPUT_MAX } from './hash/toeplitz';
 
 // Control ring, hash state, flow hashing and queue selection (netif/ctrl.ts).
 export {

@@ -48,9 +48,3 @@ export const STATUS_FATAL_DISABLED: i32 = -110;           // the queue was alrea
 // Host misuse.
 export const STATUS_BAD_ARGUMENT: i32 = -200;        // offset/length outside the region allowed
 export const STATUS_BAD_STATE: i32 = -201;           // called out of order (commit before build)
-
-// see: netif-protocol.md §6.2: the fatal range.
-// @ts-ignore: decorator
-@inline export function isFatal(status: i32): bool {
-  return status <= -100 && status > -200;
-}

@@ -12,9 +12,8 @@ import {
 } from './csum/offload';
 import { fold16 } from './csum/inet';
 import { inPacketRegion, inRegion } from './region';
-import {
-  COUNTER_RX_SW_CSUM, COUNTER_TX_DROP_GSO_MISMATCH, COUNTER_TX_SW_CSUM, countAdd,
-} from './counters';
+import { countAdd } from './count';
+import { COUNTER_RX_SW_CSUM, COUNTER_TX_DROP_GSO_MISMATCH, COUNTER_TX_SW_CSUM } from './counters';
 import { QUEUE_STATE_OFFSET, RX_PKT_DESC_OFFSET, RX_PKT_DESC_SIZE, TX_PKT_DESC_OFFSET, TX_PKT_DESC_SIZE } from './layout';
 import {
   HDR_CSUM_OFFSET, HDR_IP_VERSION, HDR_L4, HDR_L4_HLEN, HDR_L4_PROTO, HDR_PSEUDO_SUM, parseHeaders,

@@ -2,6 +2,9 @@
 // order: the ones'-complement sum commutes with byte swapping (RFC 1071 §2(B)), so a folded sum
 // can be stored with store<u16> as is, and only the public value is swapped to big-endian.
 
+import { inPacketRegion } from '../region';
+import { STATUS_BAD_ARGUMENT } from '../status';
+
 // @ts-ignore: decorator
 @inline function addCarry64(sum: u64, value: u64): u64 {
   const r = sum + value;
@@ -121,14 +124,17 @@ export function csumCopy(dst: usize, src: usize, len: u32, init: u32): u32 {
 }
 
 // Exported for the embedding API and benchmarks: the RFC 1071 checksum of [p, p+len) as the
-// big-endian 16-bit value to store (complemented).
-export function inet_checksum(p: usize, len: u32): u32 {
+// big-endian 16-bit value to store (complemented), or STATUS_BAD_ARGUMENT when [p, p+len) is not
+// inside a packet buffer (a read past the memory would trap).
+export function inet_checksum(p: usize, len: u32): i32 {
+  if (!inPacketRegion(p, <usize>len)) return STATUS_BAD_ARGUMENT;
   const folded = csumFinish(csumPartial(p, len, 0));
-  return <u32>bswap<u16>(folded);
+  return <i32>bswap<u16>(folded);
 }
 
 // Benchmark loop kept inside Wasm so the JS↔Wasm call is not what is measured.
 export function bench_inet_checksum(p: usize, len: u32, iterations: u32): u32 {
+  if (!inPacketRegion(p, <usize>len)) return <u32>STATUS_BAD_ARGUMENT;
   let acc: u32 = 0;
   for (let i: u32 = 0; i < iterations; i++) acc += csumPartial(p, len, acc & 1);
   return acc;

@@ -6,7 +6,8 @@
 // see: netback.c checksum_setup; skbuff.c skb_checksum_setup, skb_checksum_setup_ip
 
 import { csumFinish, csumPartial, fold16 } from './inet';
-import { COUNTER_RX_GSO_CHECKSUM_FIXUP, COUNTER_TX_DROP_CSUM_SETUP, countAdd } from '../counters';
+import { countAdd } from '../count';
+import { COUNTER_RX_GSO_CHECKSUM_FIXUP, COUNTER_TX_DROP_CSUM_SETUP } from '../counters';
 import { QUEUE_STATE_OFFSET } from '../layout';
 import { HDR_CSUM_OFFSET, HDR_L4, HDR_L4_END, HDR_L4_PROTO, HDR_PSEUDO_SUM, parseHeaders } from '../net/headers';
 import { inPacketRegion } from '../region';

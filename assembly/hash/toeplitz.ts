@@ -7,6 +7,10 @@
 // from a 40-bit slice of the key (branch-free), which gives the same value: the lower 32 bits of
 // the reference's XOR never reach its result.
 
+import { QUEUE_STATE_OFFSET } from '../layout';
+import { inPacketRegion } from '../region';
+import { STATUS_BAD_ARGUMENT, STATUS_OK } from '../status';
+
 // Key length limit (Linux netback's XEN_NETBK_MAX_HASH_KEY_SIZE) and the longest hashed input
 // (IPv6 addresses + TCP ports). see: common.h, netif.h XEN_NETIF_CTRL_HASH_TYPE_IPV6_TCP
 export const TOEPLITZ_KEY_MAX: u32 = 40;
@@ -32,12 +36,9 @@ export const TOEPLITZ_INPUT_MAX: u32 = 36;
   return ((window << 8) & 0xFFFFFFFFFF) | keyByte(key, keyLen, i + 5);
 }
 
-// Returns the u32 hash itself (every bit pattern is a valid hash, so no status can be returned):
-// lengths beyond the limits are clamped, never trusted, and the host checks them before calling.
-// see: netif.h xen_netif_toeplitz_hash
-export function toeplitz_hash(key: usize, keyLen: u32, input: usize, inputLen: u32): u32 {
-  if (keyLen > TOEPLITZ_KEY_MAX) keyLen = TOEPLITZ_KEY_MAX;
-  if (inputLen > TOEPLITZ_INPUT_MAX) inputLen = TOEPLITZ_INPUT_MAX;
+// The hash of `input` under `key`: lengths beyond the limits are clamped, never trusted. Both
+// stay inside a packet buffer or the scratch (the exported forms check that first).
+function toeplitzHash(key: usize, keyLen: u32, input: usize, inputLen: u32): u32 {
   let window = firstKeyWindow(key, keyLen);
   let hash: u32 = 0;
   for (let i: u32 = 0; i < inputLen; i++) {
@@ -51,6 +52,31 @@ export function toeplitz_hash(key: usize, keyLen: u32, input: usize, inputLen: u
     window = nextKeyWindow(window, key, keyLen, i);
   }
   return hash;
+}
+
+// Where the embedding API's hash goes (every bit pattern is a valid hash, so the value cannot
+// share the return with a status): toeplitz_hash_value reads it.
+export const QS_TOEPLITZ_HASH: u32 = 0x600;
+
+// @ts-ignore: decorator
+@inline function argumentsInRegion(key: usize, keyLen: u32, input: usize, inputLen: u32): bool {
+  return inPacketRegion(key, <usize>keyLen) && inPacketRegion(input, <usize>inputLen);
+}
+
+// The embedding API's hash: STATUS_OK with the hash kept for toeplitz_hash_value, or
+// STATUS_BAD_ARGUMENT when key or input (lengths clamped to the limits) is not inside a packet
+// buffer or the scratch. see: netif.h xen_netif_toeplitz_hash
+export function toeplitz_hash(key: usize, keyLen: u32, input: usize, inputLen: u32): i32 {
+  if (keyLen > TOEPLITZ_KEY_MAX) keyLen = TOEPLITZ_KEY_MAX;
+  if (inputLen > TOEPLITZ_INPUT_MAX) inputLen = TOEPLITZ_INPUT_MAX;
+  if (!argumentsInRegion(key, keyLen, input, inputLen)) return STATUS_BAD_ARGUMENT;
+  store<u32>(<usize>QUEUE_STATE_OFFSET + <usize>QS_TOEPLITZ_HASH, toeplitzHash(key, keyLen, input, inputLen));
+  return STATUS_OK;
+}
+
+// The hash of the last toeplitz_hash that returned STATUS_OK.
+export function toeplitz_hash_value(): u32 {
+  return load<u32>(<usize>QUEUE_STATE_OFFSET + <usize>QS_TOEPLITZ_HASH);
 }
 
 // For a fixed key the hash is linear in the input bits, so the part one input byte contributes
@@ -87,7 +113,10 @@ export function toeplitzTableHash(table: usize, input: usize, inputLen: u32): u3
 
 // Benchmark: the hash `iterations` times over the same input.
 export function bench_toeplitz(key: usize, keyLen: u32, input: usize, inputLen: u32, iterations: u32): u32 {
+  if (keyLen > TOEPLITZ_KEY_MAX) keyLen = TOEPLITZ_KEY_MAX;
+  if (inputLen > TOEPLITZ_INPUT_MAX) inputLen = TOEPLITZ_INPUT_MAX;
+  if (!argumentsInRegion(key, keyLen, input, inputLen)) return <u32>STATUS_BAD_ARGUMENT;
   let acc: u32 = 0;
-  for (let i: u32 = 0; i < iterations; i++) acc ^= toeplitz_hash(key, keyLen, input, inputLen) + i;
+  for (let i: u32 = 0; i < iterations; i++) acc ^= toeplitzHash(key, keyLen, input, inputLen) + i;
   return acc;
 }

@@ -3,8 +3,9 @@
 // against the frame length before it is read, and the IP length fields are trusted only after
 // they are shown to fit. see: skbuff.c skb_checksum_setup_ip, skb_checksum_setup_ipv6
 
+import { inPacketRegion } from '../region';
 import {
-  STATUS_DROP_BAD_HEADER, STATUS_DROP_EXT_HEADER_LIMIT, STATUS_DROP_IP_FRAGMENT, STATUS_DROP_NOT_IP,
+  STATUS_BAD_ARGUMENT, STATUS_DROP_BAD_HEADER, STATUS_DROP_EXT_HEADER_LIMIT, STATUS_DROP_IP_FRAGMENT, STATUS_DROP_NOT_IP,
   STATUS_DROP_NOT_TCP_UDP, STATUS_DROP_TOO_BIG, STATUS_DROP_TRUNCATED, STATUS_OK,
 } from '../status';
 import { ETH_P_IP, ETH_P_IPV6, ethL3Offset, loadBe16 } from './eth';
@@ -127,8 +128,11 @@ export function parseHeaders(frame: usize, len: u32, info: usize): i32 {
   return STATUS_OK;
 }
 
-// Exported for tests and the host: parse into the caller's 16-byte HeaderInfo.
+// Exported for tests and the host: parse into the caller's 16-byte HeaderInfo. The frame must be
+// inside a packet buffer and the HeaderInfo too, apart from the frame (STATUS_BAD_ARGUMENT).
 export function parse_headers(frame: usize, len: u32, info: usize): i32 {
+  if (!inPacketRegion(frame, <usize>len) || !inPacketRegion(info, <usize>HDR_INFO_SIZE) ||
+      !(info + <usize>HDR_INFO_SIZE <= frame || frame + <usize>len <= info)) return STATUS_BAD_ARGUMENT;
   return parseHeaders(frame, len, info);
 }
 

@@ -14,7 +14,8 @@
 //               r & (CTRL_R_COPY | CTRL_R_MORE) → call ctrl_process again (bounded by the host)
 
 import { CTRL_RING_OFFSET, CTRL_STATE_OFFSET, QUEUE_STATE_OFFSET, TOEPLITZ_TABLE_OFFSET } from '../layout';
-import { COUNTER_CTRL_REJECTED, COUNTER_CTRL_REQUESTS, countAdd } from '../counters';
+import { countAdd } from '../count';
+import { COUNTER_CTRL_REJECTED, COUNTER_CTRL_REQUESTS } from '../counters';
 import { STATUS_BAD_ARGUMENT, STATUS_BAD_STATE, STATUS_FATAL_RING_INCONSISTENT, STATUS_FATAL_RING_OVERFLOW, STATUS_OK } from '../status';
 import { inGuestRxFrameRegion } from '../region';
 import { toeplitzTableBuild, toeplitzTableHash } from '../hash/toeplitz';
@@ -446,6 +447,7 @@ export function select_queue(hash: u32, numQueues: u32): i32 {
 
 // Benchmark: flow_hash `iterations` times over the same frame.
 export function bench_flow_hash(frame: usize, len: u32, iterations: u32): u32 {
+  if (!inGuestRxFrameRegion(frame, <usize>len)) return <u32>STATUS_BAD_ARGUMENT;
   let acc: u32 = 0;
   for (let i: u32 = 0; i < iterations; i++) {
     acc += <u32>flow_hash(frame, len);

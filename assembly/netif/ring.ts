@@ -14,7 +14,8 @@ import { RING_REQ_EVENT, RING_REQ_PROD, RING_RSP_EVENT, RING_RSP_PROD } from './
 // 0x000-0x0FF are the ring shadows and flags below; 0x100-0x1FF belong to netif/tx.ts,
 // 0x200-0x2FF to netif/rx.ts, 0x300-0x3FF to the control ring, 0x400-0x4FF to checksum offload
 // and vnet mapping (csum/offload.ts: HeaderInfo scratch and the csum_setup result).
-// 0x500-0x5FF belong to gso/tso.ts (HeaderInfo scratch, the resume offset).
+// 0x500-0x5FF belong to gso/tso.ts (HeaderInfo scratch, the resume offset), 0x600-0x6FF to
+// hash/toeplitz.ts (the embedding API's hash).
 export const QS_TX_REQ_CONS: u32 = 0x00;
 export const QS_TX_RSP_PROD_PVT: u32 = 0x04;
 export const QS_RX_REQ_CONS: u32 = 0x08;

@@ -29,7 +29,7 @@ export class Kernels {
   /** RFC 1071 checksum: the 16-bit value to store (big-endian order), complemented. */
   internetChecksum(bytes: Uint8Array): number {
     this.load(bytes);
-    return this.instance.fn('inet_checksum')(this.scratch, bytes.length) >>> 0;
+    return this.instance.call('inet_checksum', this.scratch, bytes.length);
   }
 
   /**
@@ -70,7 +70,8 @@ export class Kernels {
     const inputAddress = this.scratch + key.length;
     this.load(key);
     this.instance.write(inputAddress, input, this.scratch, this.scratchSize);
-    return this.instance.fn('toeplitz_hash')(this.scratch, key.length, inputAddress, input.length) >>> 0;
+    this.instance.call('toeplitz_hash', this.scratch, key.length, inputAddress, input.length);
+    return this.instance.fn('toeplitz_hash_value')() >>> 0;
   }
 
   private load(bytes: Uint8Array): void {

@@ -6,7 +6,8 @@ import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KernelBench, type Build } from './kernel/bench.js';
-import { kernelTargets } from './kernel/targets.js';
+import { ADDRESS_ENTRY_POINTS, NO_ADDRESS_EXPORTS, RING_BENCHMARK_EXPORTS, kernelTargets } from './kernel/targets.js';
+import { kernelsModule } from './kernel/bench.js';
 import { runCase, runRandom } from './kernel/runner.js';
 
 const CASES = Number(process.env.FUZZ_KERNEL_CASES ?? 4096);
@@ -37,4 +38,16 @@ describe('kernel fuzz targets', () => {
       });
     }
   }
+});
+
+describe('kernel_args', () => {
+  it('kernel_args_calls_every_export_that_takes_an_address', async () => {
+    // every function export is an address-taking entry point kernel_args fuzzes, one that takes no
+    // address, or a ring benchmark; nothing else (isFatal and countAdd were exported by accident)
+    for (const build of builds) {
+      const exported = WebAssembly.Module.exports(await kernelsModule(build)).filter((e) => e.kind === 'function').map((e) => e.name).sort();
+      const classified = [...ADDRESS_ENTRY_POINTS.map((e) => e.fn), ...NO_ADDRESS_EXPORTS, ...RING_BENCHMARK_EXPORTS].sort();
+      expect(exported, build).toEqual(classified);
+    }
+  });
 });

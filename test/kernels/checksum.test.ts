@@ -287,6 +287,17 @@ describe('inet_checksum', () => {
     expect(inst.fn('inet_checksum')(at, data.length) >>> 0, `len ${data.length} align ${align}`).toBe(internetChecksum(data));
   }
 
+  it('inet_checksum_outside_the_packet_buffers_is_a_bad_argument', () => {
+    // a range past the memory used to trap, one over a ring page read the guest's page
+    const bad = inst.constant('STATUS_BAD_ARGUMENT');
+    const scratchEnd = inst.constant('SCRATCH_OFFSET') + inst.constant('SCRATCH_SIZE');
+    for (const [at, len] of [[inst.bytes.length - 8, 64], [0xFFFFFFF0, 32], [inst.constant('TX_RING_OFFSET'), 64], [scratchEnd - 10, 11], [0, 1]]) {
+      expect(inst.fn('inet_checksum')(at!, len!), `${at}+${len}`).toBe(bad);
+      expect(inst.fn('bench_inet_checksum')(at!, len!, 1) | 0, `bench ${at}+${len}`).toBe(bad);
+    }
+    expect(inst.fn('inet_checksum')(scratchEnd - 10, 10)).toBeGreaterThanOrEqual(0);
+  });
+
   it('regression_inet_checksum_tail_carry_after_a_word_near_all_ones', async () => {
     // Found by kernel_hash under libFuzzer: the last 1-7 bytes were added without carry, so after
     // an 8-byte word that left the accumulator within 2^32 of 2^64 one unit of the sum was lost

@@ -45,6 +45,23 @@ describe('parse_headers', () => {
     });
   }
 
+  it('parse_headers_addresses_outside_the_packet_buffers_are_a_bad_argument', () => {
+    const inst = k.instance;
+    const frame = buildFrame({ ip: 4, l4: 'tcp', payload: 100 }).frame;
+    const scratch = inst.constant('SCRATCH_OFFSET');
+    inst.write(scratch, frame, scratch, frame.length);
+    const fn = inst.fn('parse_headers');
+    const bad = status('STATUS_BAD_ARGUMENT');
+    const ring = inst.constant('TX_RING_OFFSET');
+    const before = inst.bytes.slice(ring, ring + 4096);
+    expect(fn(scratch, frame.length, ring + 64)).toBe(bad); // the HeaderInfo over a guest's ring page
+    expect(Buffer.compare(before, inst.bytes.subarray(ring, ring + 4096))).toBe(0);
+    expect(fn(scratch, frame.length, scratch + 8)).toBe(bad); // over the frame itself
+    expect(fn(scratch, frame.length, inst.bytes.length - 8)).toBe(bad);
+    expect(fn(0xFFFFFFF0, 64, scratch + 0x8000)).toBe(bad);
+    expect(fn(scratch, frame.length, scratch + frame.length)).toBe(0);
+  });
+
   it('parse_headers_invalid', () => {
     const tcp4 = buildFrame({ ip: 4, l4: 'tcp', payload: 100 }).frame;
     expect(parse(tcp4.subarray(0, 13)).status).toBe(status('STATUS_DROP_TRUNCATED'));

@@ -72,6 +72,22 @@ describe('Toeplitz hash', () => {
     expect(k.toeplitz(key, input)).toBe(toeplitzReference(key.subarray(0, 40), input.subarray(0, 36)));
   });
 
+  it('toeplitz_hash_outside_the_packet_buffers_is_a_bad_argument', () => {
+    const inst = k.instance;
+    const bad = inst.constant('STATUS_BAD_ARGUMENT');
+    const scratch = inst.constant('SCRATCH_OFFSET');
+    const scratchEnd = scratch + inst.constant('SCRATCH_SIZE');
+    const cases: [number, number, number, number][] = [
+      [inst.bytes.length - 4, 40, scratch, 12], [scratch, 40, 0xFFFFFFFF, 36], [inst.constant('RX_RING_OFFSET'), 40, scratch, 12],
+      [scratch, 40, scratchEnd - 35, 0x10000], // the input clamped to 36 bytes still runs past the scratch
+    ];
+    for (const [key, keyLen, input, inputLen] of cases) {
+      expect(inst.fn('toeplitz_hash')(key, keyLen, input, inputLen), `${key}+${keyLen} ${input}+${inputLen}`).toBe(bad);
+      expect(inst.fn('bench_toeplitz')(key, keyLen, input, inputLen, 1) | 0).toBe(bad);
+    }
+    expect(inst.fn('toeplitz_hash')(scratch, 40, scratchEnd - 36, 0x10000)).toBe(0);
+  });
+
   it('toeplitz_debug_build_and_bench', async () => {
     const dk = new Kernels(await instantiateKernels(await compileKernels(await readKernels('debug'))));
     const input = Uint8Array.from([...ipv4('66.9.149.187'), ...ipv4('161.142.100.80'), ...port(2794), ...port(1766)]);
