@@ -87,16 +87,25 @@ export default class EdgeCounters {
       walk(info.body);
       binaryen.Function.setBody(fn, withCounter('function-entry', binaryen.Function.getBody(fn)));
     }
-    // source locations: the nearest debug annotation before each counter's address in the text
+    // source locations: the nearest debug annotation before each counter's address in the text;
+    // a function-entry counter comes before any of its function's, so it takes the next one
     const text = module.emitText();
     let location = '';
+    let entries = [];
     for (const line of text.split('\n')) {
       const at = line.indexOf(';;@ ');
-      if (at >= 0) location = line.slice(at + 4).trim();
+      if (at >= 0) {
+        location = line.slice(at + 4).trim();
+        for (const id of entries) counters[id].location = location;
+        entries = [];
+      }
       const constant = /\(i32\.const (\d+)\)/.exec(line);
       if (constant !== null) {
         const id = Number(constant[1]) - COVER_BASE;
-        if (id >= 0 && id < counters.length && counters[id].location === undefined) counters[id].location = location;
+        if (id >= 0 && id < counters.length && counters[id].location === undefined) {
+          if (counters[id].kind === 'function-entry') { if (!entries.includes(id)) entries.push(id); }
+          else counters[id].location = location;
+        }
       }
     }
     writeFileSync(new URL('../../../build/netback.cover.json', import.meta.url), JSON.stringify({ base: COVER_BASE, counters }, null, 0));

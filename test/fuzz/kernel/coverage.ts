@@ -41,21 +41,21 @@ const unreachable = (fn: string): string | undefined => {
 };
 let reachable = 0;
 let reached = 0;
-const missed: { fn: string; kind: string; location: string }[] = [];
+const missed: { id: number; fn: string; kind: string; location: string }[] = [];
 const excluded = new Map<string, number>();
 for (const c of map.counters) {
   const why = unreachable(c.fn);
   if (why !== undefined) { excluded.set(why, (excluded.get(why) ?? 0) + 1); continue; }
   reachable++;
   if (seen[c.id] !== 0) reached++;
-  else missed.push({ fn: c.fn.replace(/^assembly\//, ''), kind: c.kind, location: (c.location ?? '').replace(/^assembly\//, '') });
+  else missed.push({ id: c.id, fn: c.fn.replace(/^assembly\//, ''), kind: c.kind, location: (c.location ?? '').replace(/^assembly\//, '') });
 }
 const share = ((100 * reached) / reachable).toFixed(1);
 if (markdown) {
   console.log(`Edge coverage of assembly/: **${reached} of ${reachable} reachable edges (${share} %)**; ${[...excluded].map(([why, n]) => `${n} ${why}`).join(', ')} not counted.\n`);
-  console.log('| function | edge | source |\n|---|---|---|');
-  for (const m of missed) console.log(`| ${m.fn} | ${m.kind} | ${m.location} |`);
+  console.log('| counter | function | edge | source |\n|---|---|---|---|');
+  for (const m of missed) console.log(`| ${m.id} | ${m.fn} | ${m.kind} | ${m.location} |`);
 } else {
   console.log(JSON.stringify({ edges: map.counters.length, reachable, reached, share: Number(share), excluded: Object.fromEntries(excluded), perTarget }));
-  for (const m of missed) console.log(`  never reached: ${m.fn} ${m.kind} at ${m.location}`);
+  for (const m of missed) console.log(`  never reached: #${m.id} ${m.fn} ${m.kind} at ${m.location}`);
 }
