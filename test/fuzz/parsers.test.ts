@@ -16,9 +16,16 @@ import {
 import { CONTROL_ERROR, ControlRequestError, parseRequest } from '../../src/cli/control-protocol.js';
 import { startControlServer, type ControlServer } from '../../src/cli/control-server.js';
 import type { HostSnapshot } from '../../src/viz/snapshot.js';
-import { fuzzBudget } from './world.js';
+import { fuzzBudget, reportTally, Tally } from './world.js';
 
 const budget = fuzzBudget(2000);
+// outcomes per parser call, for `npm run fuzz`'s summary (this file runs there too)
+const xenstoreTally = new Tally();
+const requestTally = new Tally();
+afterAll(async () => {
+  await reportTally('fuzz_xenstore_value_parsers', xenstoreTally);
+  await reportTally('fuzz_control_request_parser', requestTally);
+});
 /** Strings a toolstack or guest could write: digits and near-digits, hex and colons, any unicode. */
 const valueArb = fc.oneof(
   fc.stringMatching(/^[0-9]{0,12}$/),
@@ -30,11 +37,14 @@ const valueArb = fc.oneof(
 /** Throws only VifConfigError; returns the value otherwise. */
 function typed<T>(parse: () => T): { value: T } | { error: VifConfigError } {
   try {
-    return { value: parse() };
+    const value = parse();
+    xenstoreTally.add({ kind: 'ok' });
+    return { value };
   } catch (error) {
     if (!(error instanceof VifConfigError)) throw error;
     expect(error.code).toMatch(/^NETBACK_(FRONTEND|BACKEND)_[A-Z_]+$/);
     expect([2, 22, 34]).toContain(error.errno);
+    xenstoreTally.add({ kind: 'typed-error', code: error.code });
     return { error };
   }
 }
@@ -83,9 +93,11 @@ describe('control socket', () => {
         const verb = parseRequest(line);
         expect(['list', 'stats']).toContain(verb);
         expect(line.replace(/\r$/, '').trim()).toBe(verb);
+        requestTally.add({ kind: 'ok' });
       } catch (error) {
         expect(error).toBeInstanceOf(ControlRequestError);
         expect([CONTROL_ERROR.badRequest, CONTROL_ERROR.unknownVerb]).toContain((error as ControlRequestError).code);
+        requestTally.add({ kind: 'typed-error', code: (error as ControlRequestError).code });
       }
     }), budget.params);
   });

@@ -2,7 +2,8 @@
 // The long fuzz run: `npm run fuzz -- --seconds N [--seed S]`. A third of N goes to the kernel
 // targets (test/fuzz/kernel/: every Wasm entry point that reads guest, TAP or xenstore-derived
 // bytes, release and debug builds, seeded random cases on one reused instance per target), the rest
-// to the world properties: every test/fuzz/*.fuzz.test.ts under vitest with FUZZ_SECONDS set (each
+// to the world properties: every test/fuzz/*.fuzz.test.ts and the parser properties of
+// test/fuzz/parsers.test.ts under vitest with FUZZ_SECONDS set (each
 // property runs until its share is used, no case limit), each property's tally read from
 // FUZZ_REPORT. Prints cases, rate and the outcome distribution per target and property. Exits
 // non-zero when any case broke the oracle, with the counterexample and the command that replays it.
@@ -31,11 +32,13 @@ if (built.status !== 0) process.exit(built.status ?? 1);
 console.log(`fuzz: kernel targets for ${kernelSeconds} s (release and debug builds)`);
 const kernel = spawnSync('node', ['dist/test/fuzz/kernel/cli.js', '--seconds', String(kernelSeconds), '--build', 'both', ...(seed === undefined ? [] : ['--seed', seed])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
 const kernelRows = (kernel.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
-const files = readdirSync('test/fuzz').filter((f) => f.endsWith('.fuzz.test.ts')).map((f) => join('test/fuzz', f));
+// the world properties, and the TypeScript parsers of xenstore values and control requests
+// (parsers.test.ts: its parser properties take FUZZ_SECONDS too, its control-server checks a few seconds)
+const files = [...readdirSync('test/fuzz').filter((f) => f.endsWith('.fuzz.test.ts')), 'parsers.test.ts'].map((f) => join('test/fuzz', f));
 const workers = 2;
 // each property (an it('fuzz_...'), or a fuzzRingProperty's test: 'fuzz_...') runs for its share;
 // a file's properties run one after another
-const properties = files.reduce((n, f) => n + (readFileSync(f, 'utf8').match(/\b(?:it\(|test: )'fuzz_/g) ?? []).length, 0);
+const properties = files.reduce((n, f) => n + (readFileSync(f, 'utf8').match(f.endsWith('parsers.test.ts') ? /budget\.params/g : /\b(?:it\(|test: )'fuzz_/g) ?? []).length, 0);
 const share = Math.max(1, Math.floor((worldSeconds * Math.min(workers, files.length)) / properties));
 const report = join(mkdtempSync(join(tmpdir(), 'netback-fuzz-')), 'report.jsonl');
 console.log(`fuzz: ${properties} world properties in ${files.length} files, ${share} s each, ${workers} in parallel (about ${worldSeconds} s)`);
@@ -55,10 +58,10 @@ for (const row of kernelRows) {
   console.log(`  ${row.target} (${row.build}): ${row.cases} cases, ${row.rate}/s, ${row.ratePerCpuSecond}/CPU s ${JSON.stringify(row.outcomes)}`);
   for (const [k, v] of Object.entries(row.outcomes)) merged[k] = (merged[k] ?? 0) + v;
 }
-console.log('  world properties:');
+console.log('  world properties (cases, cases/s wall over its share):');
 for (const row of rows) {
   total += row.cases;
-  console.log(`  ${row.name}: ${row.cases} cases ${JSON.stringify(row.outcomes)}`);
+  console.log(`  ${row.name}: ${row.cases} cases, ${(row.cases / share).toFixed(1)}/s over its ${share} s ${JSON.stringify(row.outcomes)}`);
   for (const [k, v] of Object.entries(row.outcomes)) merged[k] = (merged[k] ?? 0) + v;
 }
 console.log(`  total: ${total} cases`);
