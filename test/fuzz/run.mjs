@@ -67,5 +67,9 @@ for (const row of rows) {
 console.log(`  total: ${total} cases`);
 for (const [k, v] of Object.entries(merged).sort((a, b) => b[1] - a[1])) console.log(`    ${k}: ${v}`);
 const failed = kernel.status !== 0 || result.status !== 0;
+if (result.status !== 0) {
+  console.log('a world property failed: replay its counterexample with the seed and path of its "Property failed" line above:');
+  console.log('  FUZZ_SEED=<seed> FUZZ_PATH=<path> npx vitest run <its file> -t <its test name>');
+}
 console.log(failed ? 'oracle: FAILED (see the counterexample and its replay command above)' : 'oracle: every case passed');
 process.exit(failed ? 1 : 0);

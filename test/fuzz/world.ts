@@ -394,9 +394,12 @@ export type { NetfrontHostileQueue };
  * How long a fuzz property runs: FUZZ_SECONDS (the long runner) interrupts after that many
  * seconds with no case limit; otherwise FUZZ_RUNS or the bounded default of `npm test`.
  */
-export function fuzzBudget(defaultRuns: number): { params: { numRuns: number; interruptAfterTimeLimit?: number; markInterruptAsFailure: false; seed?: number }; timeout: number } {
+export function fuzzBudget(defaultRuns: number): { params: { numRuns: number; interruptAfterTimeLimit?: number; markInterruptAsFailure: false; seed?: number; path?: string }; timeout: number } {
   const seconds = Number(process.env.FUZZ_SECONDS ?? 0);
   const seed = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
+  // FUZZ_SEED with FUZZ_PATH (both from fast-check's "Property failed" line) replays one counterexample
+  const path = process.env.FUZZ_PATH;
+  if (path !== undefined) return { params: { numRuns: 1, markInterruptAsFailure: false, seed, path }, timeout: 120_000 };
   if (seconds > 0) {
     return { params: { numRuns: 1_000_000_000, interruptAfterTimeLimit: seconds * 1000, markInterruptAsFailure: false, seed }, timeout: seconds * 1000 + 120_000 };
   }
