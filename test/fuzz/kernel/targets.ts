@@ -465,7 +465,8 @@ function rxPackMisuse(b: KernelBench, l: RxLayout, frame: number, len: number, f
   else if (kind === 1) args[3] = 3 + input.below(0xFFFF);
   else if (kind === 2) args[5] = 4 + input.below(0xFFFF);
   else if (kind === 3) { args[3] = 1; args[4] = 0x10000 + input.below(0xFFFF); }
-  else if (kind === 4) args[0] = input.pick([l.ring, b.c('TX_BUF_OFFSET'), b.bytes.length - 8, 0xFFFFFFF0, l.buf + l.bufSize - len + 1, l.buf - 1]);
+  // (a frame running past RX_BUF's end straddles into SEG_BUF only from 2 bytes on: 1 byte there is SEG_BUF's own)
+  else if (kind === 4) args[0] = input.pick([l.ring, b.c('TX_BUF_OFFSET'), b.bytes.length - 8, 0xFFFFFFF0, len >= 2 ? l.buf + l.bufSize - len + 1 : l.ring, l.buf - 1]);
   else { args[3] = 1 + input.below(2); args[4] = 0; }
   const state = b.c('QUEUE_STATE_OFFSET');
   const reqCons = u32(b, state + b.c('QS_RX_REQ_CONS')), ops = b.fn('rx_op_count')(), pkts = b.fn('rx_packet_count')();
