@@ -77,12 +77,20 @@ async function waitConnected(socket: string, vifs: number, sim: SimProcess): Pro
   }
 }
 
-/** Until `frames` frames crossed every vif both ways: a sim stopped before its guests' traffic crossed exits 70. */
+/** The sim's guests ping 10 times a second: a run this long has had ten chances to see an answer. */
+const PING_ROUNDS_MS = 1000;
+
+/**
+ * Until `frames` frames crossed every vif both ways and the guests had time to ping: a sim stopped
+ * before its guests' traffic crossed, or before any ping was answered, exits 70. Bulk alone crosses
+ * 20 frames in about 0.1 s here, before the first ping is sent (seen failing 1 run in 2).
+ */
 async function waitTraffic(socket: string, sim: SimProcess, frames = 20): Promise<void> {
   const until = Date.now() + 30_000;
+  const firstAt = Date.now();
   for (;;) {
     const reply = await queryControl(socket, 'stats', 2000).catch(() => undefined);
-    if (reply?.ok === true && reply.verb === 'stats' && reply.data.vifs.length > 0
+    if (reply?.ok === true && reply.verb === 'stats' && reply.data.vifs.length > 0 && Date.now() - firstAt >= PING_ROUNDS_MS
       && reply.data.vifs.every((v) => (v.counters.tx_ring_packets ?? 0) >= frames && (v.counters.rx_ring_packets ?? 0) >= frames)) return;
     if (Date.now() > until) throw new Error(`sim's vifs never carried ${frames} frames each way: ${sim.output()}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -335,7 +343,7 @@ describe('control socket start and client errors', () => {
       await waitTraffic(socket, sim); // so the SIGINT below ends a run whose summary is ok (exit 0)
     } finally {
       sim.child.kill('SIGINT');
-      expect(await sim.exited).toBe(0);
+      expect(await sim.exited, sim.output()).toBe(0);
     }
   });
 
