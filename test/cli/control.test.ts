@@ -15,6 +15,7 @@ import {
   ControlRequestError, listView, MAX_REQUEST_BYTES, parseRequest, statsView, type ListAnswer, type StatsAnswer,
 } from '../../src/cli/control-protocol.js';
 import type { HostSnapshot } from '../../src/viz/snapshot.js';
+import { waitUntil } from '../support/wait.js';
 
 const run = promisify(execFile);
 const bin = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
@@ -68,13 +69,10 @@ function startSim(socket: string, extra: string[] = []): SimProcess {
 
 /** Until every vif is Connected (the sim's guests need a moment to negotiate). */
 async function waitConnected(socket: string, vifs: number, sim: SimProcess): Promise<void> {
-  const until = Date.now() + 30_000;
-  for (;;) {
+  await waitUntil(`the sim to answer with ${vifs} connected vifs`, async () => {
     const reply = await queryControl(socket, 'list', 2000).catch(() => undefined);
-    if (reply?.ok === true && reply.verb === 'list' && reply.data.vifs.length === vifs && reply.data.vifs.every((v) => v.state === 'Connected')) return;
-    if (Date.now() > until) throw new Error(`sim never answered with ${vifs} connected vifs: ${sim.output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+    return reply?.ok === true && reply.verb === 'list' && reply.data.vifs.length === vifs && reply.data.vifs.every((v) => v.state === 'Connected');
+  }, 30_000, 200).catch((error: Error) => { throw new Error(`${error.message}: ${sim.output()}`); });
 }
 
 /** The sim's guests ping 10 times a second: a run this long has had ten chances to see an answer. */
@@ -86,15 +84,12 @@ const PING_ROUNDS_MS = 1000;
  * 20 frames in about 0.1 s here, before the first ping is sent (seen failing 1 run in 2).
  */
 async function waitTraffic(socket: string, sim: SimProcess, frames = 20): Promise<void> {
-  const until = Date.now() + 30_000;
   const firstAt = Date.now();
-  for (;;) {
+  await waitUntil(`the sim's vifs to carry ${frames} frames each way`, async () => {
     const reply = await queryControl(socket, 'stats', 2000).catch(() => undefined);
-    if (reply?.ok === true && reply.verb === 'stats' && reply.data.vifs.length > 0 && Date.now() - firstAt >= PING_ROUNDS_MS
-      && reply.data.vifs.every((v) => (v.counters.tx_ring_packets ?? 0) >= frames && (v.counters.rx_ring_packets ?? 0) >= frames)) return;
-    if (Date.now() > until) throw new Error(`sim's vifs never carried ${frames} frames each way: ${sim.output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+    return reply?.ok === true && reply.verb === 'stats' && reply.data.vifs.length > 0 && Date.now() - firstAt >= PING_ROUNDS_MS
+      && reply.data.vifs.every((v) => (v.counters.tx_ring_packets ?? 0) >= frames && (v.counters.rx_ring_packets ?? 0) >= frames);
+  }, 30_000, 200).catch((error: Error) => { throw new Error(`${error.message}: ${sim.output()}`); });
 }
 
 /** Writes `bytes` on a raw connection, then collects what the server sends until it closes. */

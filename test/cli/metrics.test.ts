@@ -20,6 +20,7 @@ import { compileKernels, readKernels } from '../../src/index.js';
 import { SimHost } from '../../src/sim/host.js';
 import { TrafficGenerator } from '../../src/sim/traffic.js';
 import { snapshotHost } from '../../src/viz/snapshot.js';
+import { waitFor } from '../support/wait.js';
 
 const run = promisify(execFile);
 const bin = new URL('../../dist/src/cli/main.js', import.meta.url).pathname;
@@ -221,15 +222,8 @@ function spawnCollecting(command: string, args: string[]): { child: ChildProcess
   return { child, output: () => output, exited };
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+/** A probe that throws (a scrape refused while the sim starts) has not seen it yet. */
+const until = <T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000) => waitFor(what, () => probe().catch(() => undefined), ms, 200);
 
 describe.skipIf(prometheusSkip !== undefined)('metrics scraped by Prometheus', () => {
   it('metrics_sim_scraped_by_prometheus_agrees_with_stats_json', async () => {

@@ -22,6 +22,7 @@ import { SimFrontendXenbus } from '../../src/xen/sim/frontend-xenbus.js';
 import { SimToolstack } from '../../src/xen/sim/toolstack.js';
 import { SimXenStore } from '../../src/xen/sim/xenstore.js';
 import { announceSkip, ip, uniqueName } from '../tap/env.js';
+import { waitUntil } from '../support/wait.js';
 
 const skip = announceSkip('test/pool/containment.test.ts (real TAPs + worker threads)');
 
@@ -31,13 +32,7 @@ const GUESTS: SimGuestSpec[] = [
   { domid: 2, queues: 1, mac: [0x02, 0, 0x5e, 0x10, 0x03, 0x02] },
 ];
 
-async function until(what: string, predicate: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+const until = (what: string, predicate: () => boolean, ms = 20_000) => waitUntil(what, predicate, ms);
 
 interface Case {
   where: SimFaultSpec['where'];

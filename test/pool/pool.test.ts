@@ -14,6 +14,7 @@ import { attachedQueues } from '../../src/tap/tap.js';
 import { compileKernels } from '../../src/wasm/module.js';
 import { readKernels } from '../../src/wasm/node-source.js';
 import { announceSkip, ip, uniqueName } from '../tap/env.js';
+import { waitUntil } from '../support/wait.js';
 
 const skip = announceSkip('test/pool/pool.test.ts (real TAPs + worker threads)');
 
@@ -23,13 +24,7 @@ const GUESTS: SimGuestSpec[] = [
   { domid: 2, queues: 1, mac: [0x02, 0, 0x5e, 0x10, 0x02, 0x02] },
 ];
 
-async function until(what: string, predicate: () => boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+const until = (what: string, predicate: () => boolean, ms = 15_000) => waitUntil(what, predicate, ms);
 
 describe.skipIf(skip)('queue pool', () => {
   const cleanup: Array<() => Promise<unknown> | unknown> = [];
