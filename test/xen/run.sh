@@ -7,7 +7,7 @@
 # Env: BULK_MB (MiB per direction, default 32), BASELINE (a built checkout measured in the same boot), STRACE=1 (syscall counts of the daemon per direction), PERF=1 (dom0 profile, needs perf in the bed), FRAMES=1 (TCP data frame sizes on the vif, both backends), G2G (default 1; 0 skips the guest-to-guest bulk through the bridge, both backends, shown in the compare line), XQ_TIMEOUT (s, default 1800), DAEMON_NODE_FLAGS
 # (extra node flags for the daemon in dom0), PROFILE=1 (V8 CPU profile of the first daemon process,
 # summarized as PROFILE lines; implies EXTRA_SCENARIOS=0 unless set), EXTRA_SCENARIOS (0: ping, bulk,
-# shutdown and the baseline only), FPU_PROBE (seconds of the dom0 FPU check under guest
+# shutdown and the baseline only), DRIVER_DOMAIN (1/0: the driver-domain scenario with/without the others; default EXTRA_SCENARIOS), FPU_PROBE (seconds of the dom0 FPU check under guest
 # traffic after the baseline, default 30; 0 = off), XQ_XEN_ARGS / XQ_XEN_FPU (Xen command line, bed/boot.sh).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"; ROOT="$(cd "$HERE/../.." && pwd)"
@@ -36,12 +36,13 @@ if [ -n "${BASELINE:-}" ]; then
   cp -a "$BASELINE/dist" "$BASELINE/package.json" "$B/"; cp "$BASELINE"/build/*.wasm "$B/build/"
   cp "$BASELINE/build/Release/netback.node" "$B/build/Release/"; cp -a "$O/node_modules" "$B/"
 fi
-EXTRA="${EXTRA_SCENARIOS:-$([ "${PROFILE:-0}" = 1 ] && echo 0 || echo 1)}"; FPU="${FPU_PROBE:-30}"
-printf 'BULK_MB=%s\nPERF=%s\nSTRACE=%s\nDAEMON_NODE_FLAGS="%s"\nFPU_PROBE=%s\nPROFILE=%s\nEXTRA_SCENARIOS=%s\nFRAMES=%s\nG2G=%s\n' "${BULK_MB:-32}" "${PERF:-0}" "${STRACE:-0}" "${DAEMON_NODE_FLAGS:-}" \
-  "$FPU" "${PROFILE:-0}" "$EXTRA" "${FRAMES:-0}" "${G2G:-1}" > "$S/scenario.env"
+EXTRA="${EXTRA_SCENARIOS:-$([ "${PROFILE:-0}" = 1 ] && echo 0 || echo 1)}"; FPU="${FPU_PROBE:-30}"; DD="${DRIVER_DOMAIN:-$EXTRA}"
+printf 'BULK_MB=%s\nPERF=%s\nSTRACE=%s\nDAEMON_NODE_FLAGS="%s"\nFPU_PROBE=%s\nPROFILE=%s\nEXTRA_SCENARIOS=%s\nDRIVER_DOMAIN=%s\nFRAMES=%s\nG2G=%s\n' "${BULK_MB:-32}" "${PERF:-0}" "${STRACE:-0}" "${DAEMON_NODE_FLAGS:-}" \
+  "$FPU" "${PROFILE:-0}" "$EXTRA" "$DD" "${FRAMES:-0}" "${G2G:-1}" > "$S/scenario.env"
 # every RESULT name the scenario prints with this env, in its order (compare is INFO, the rest PASS|FAIL)
 EXPECTED="daemon-ready ping viz-snapshot list-stats bulk"
 [ "$EXTRA" != 0 ] && EXPECTED="$EXPECTED detach-attach destroy two-queues rate crash-restart restart two-guests ipv6 save-restore vif-route vif-openvswitch"
+[ "$DD" != 0 ] && EXPECTED="$EXPECTED driver-domain"
 EXPECTED="$EXPECTED shutdown compare"
 [ "$FPU" != 0 ] && EXPECTED="$EXPECTED fpu-probe"
 # the scenario reads BULK_MB from /scenario.env
@@ -49,7 +50,7 @@ sed '2i [ -f /scenario.env ] && . /scenario.env' "$HERE/scenarios/netback.sh" > 
 LOG="$C/last-run.log"
 echo "=== booting the test bed (serial log: $LOG)"
 XQ_TIMEOUT="${XQ_TIMEOUT:-1800}" bash "$HERE/bed/boot.sh" "$S/netback.sh" "$S" > "$LOG" 2>&1 || true
-grep -a -E '^(RESULT|=== |check rc|xl create rc|guest1 is|bridge members|backend:|counters:|(wasm|kernel) guest-|dom0 memory|daemon node flags|MEM: |kernel traps|DIAG |PROFILE |cpu |frames |STRACE |PERF |FRAMES |G2G |baseline )' "$LOG" | tr -d '\r' || true
+grep -a -E '^(RESULT|=== |check rc|xl create rc|guest1 is|driver domain: |DD |bridge members|backend:|counters:|(wasm|kernel) guest-|dom0 memory|daemon node flags|MEM: |kernel traps|DIAG |PROFILE |cpu |frames |STRACE |PERF |FRAMES |G2G |baseline )' "$LOG" | tr -d '\r' || true
 names="$(grep -a -o '^RESULT [^ ]*' "$LOG" | tr -d '\r' | cut -d' ' -f2 || true)"
 results=$(echo "$names" | grep -c . || true)
 fails=$(grep -a -c '^RESULT [^ ]* FAIL' "$LOG" || true)

@@ -16,6 +16,9 @@
 #   completes, nothing of the old domid left in the daemon, dom0 or Xen (scenarios/domid-change.sh)
 # 9 vif-route, vif-openvswitch: the stock scripts attach the TAP, traffic flows (scenarios/hotplug.sh)
 # (scenarios 3-9 run when EXTRA_SCENARIOS=1, the default)
+# 10 driver-domain: the daemon in a driver domain serves a second guest's vif, `xl devd` runs
+#   vif-bridge there; ping and TCP both ways, stopping it closes the device (scenarios/driver-domain.sh;
+#   DRIVER_DOMAIN, default EXTRA_SCENARIOS)
 # shutdown: SIGTERM closes the vif (backend Closed, TAP gone) within seconds.
 # baseline: the kernel's xen-netback on the same workload in the same boot; both throughputs (guest TX, guest RX, and guest to guest).
 # Every check prints `RESULT <name> PASS|FAIL ...`.
@@ -119,8 +122,6 @@ perf_profile() { # label: where dom0's CPU goes (PERF=1; perf is not in the defa
 bstate() { xenstore-read /local/domain/0/backend/vif/$1/$2/state 2>/dev/null || echo gone; }
 wait_bstate() { # domid devid want secs
   for i in $(seq 1 $(( $4 * 2 ))); do [ "$(bstate $1 $2)" = "$3" ] && return 0; sleep 0.5; done; return 1; }
-guest_tx() { # MiB secs -> prints bytes received from the guest's 5001
-  gsh "echo $(( $1 * 16 )) > /tmp/zero.blocks" >/dev/null; timeout $2 busybox nc $GUEST 5001 | wc -c; }
 first_vif_devid() { xenstore-list /local/domain/0/backend/vif/$1 2>/dev/null | head -n1; }
 diag() { # what a failed vif step left behind
   echo "DIAG $1: backend $(xenstore-ls /local/domain/0/backend/vif/$D 2>&1 | grep -E '^ *[0-9]+ |state|online|hotplug' | tr -s ' ' | tr '\n' ';')"
@@ -319,6 +320,13 @@ if [ "${EXTRA_SCENARIOS:-1}" != 0 ] && [ $ok = 1 ]; then
   # 9 the stock vif-route and vif-openvswitch scripts (scenarios/hotplug.sh)
   vif_route_scenario
   vif_openvswitch_scenario
+fi
+
+# 10 a driver domain: the daemon in a PV guest serving another guest's vif (scenarios/driver-domain.sh;
+#    DRIVER_DOMAIN=1 runs it also without the scenarios above, 0 skips it)
+if [ "${DRIVER_DOMAIN:-${EXTRA_SCENARIOS:-1}}" != 0 ]; then
+  . /scenarios/driver-domain.sh
+  driver_domain_scenario
 fi
 
 echo "kernel traps: $(dmesg | grep -E 'segfault|traps:|general protection' | tail -n 3 | tr '\n' ';')"
