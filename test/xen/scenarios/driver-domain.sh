@@ -11,7 +11,7 @@
 DD_NAME=netdd
 DD_IP=10.98.0.1
 DD_GUEST_IP=10.98.0.2
-DD_MEM=${DD_MEM:-1024}
+DD_MEM=${DD_MEM:-1536}   # its rootfs, a tmpfs of half the memory, must hold the ~250 MiB ramdisk
 dd_key() { echo /local/domain/$1/data/netback-$2; }   # domid key
 dd_wait_key() { # domid key want secs: until the key reads want
   local i; for i in $(seq 1 $4); do [ "$(xenstore-read $(dd_key $1 $2) 2>/dev/null)" = "$3" ] && return 0; sleep 1; done; return 1; }
@@ -20,13 +20,16 @@ driver_domain_pack() { # file: the driver domain's ramdisk, from this root files
   # dom0 uses (Python for pygrub, other kernel modules, dom0's xenstored database, the guests' kernel)
   local k; k=$(uname -r)
   (cd / && {
-    find . -xdev \( -path ./proc -o -path ./sys -o -path ./dev -o -path ./run -o -path ./tmp -o -path ./boot \
-      -o -path './usr/lib/python3*' -o -path ./usr/lib/modules -o -path ./var/log -o -path ./var/lib/xenstored \
-      -o -path ./opt/wasm-netback-baseline -o -path ./scenario.sh \) -prune -o -print
-    # the modules common.sh loads, with modprobe's indexes
+    # the modules common.sh loads, with modprobe's indexes: first, so that a ramdisk the guest's
+    # rootfs cannot hold whole (its tmpfs takes half the memory) misses something that says so;
+    # their parents before them (the kernel's unpacker makes no missing parent)
+    printf './usr\n./usr/lib\n./usr/lib/modules\n'
     find ./usr/lib/modules/$k \( -type d -o \( -type f ! -name '*.ko' \) -o -name xenfs.ko -o -name xen-evtchn.ko \
       -o -name xen-gntdev.ko -o -name xen-gntalloc.ko -o -name xen-privcmd.ko -o -name tun.ko -o -name bridge.ko \
       -o -name stp.ko -o -name llc.ko \) -print
+    find . -xdev \( -path ./proc -o -path ./sys -o -path ./dev -o -path ./run -o -path ./tmp -o -path ./boot \
+      -o -path './usr/lib/python3*' -o -path ./usr/lib/modules -o -path ./var/log -o -path ./var/lib/xenstored \
+      -o -path ./opt/wasm-netback-baseline -o -path ./scenario.sh \) -prune -o -print
   } | busybox cpio -o -H newc 2>/dev/null) > $1
   # a second archive: this /scenario.sh, the driver domain's
   rm -rf /tmp/dd-overlay; mkdir -p /tmp/dd-overlay
