@@ -8,8 +8,9 @@
 # (extra node flags for the daemon in dom0), PROFILE=1 (V8 CPU profile of the first daemon process,
 # summarized as PROFILE lines; implies EXTRA_SCENARIOS=0 unless set), EXTRA_SCENARIOS (0: ping, bulk,
 # shutdown and the baseline only), XEN_SCENARIOS (the extra scenarios to run, default all of:
-# lifecycle ipv6 save-restore vif-route vif-openvswitch jumbo; "lifecycle" is detach-attach,
+# lifecycle ipv6 save-restore vif-route vif-openvswitch jumbo driver-domain; "lifecycle" is detach-attach,
 # destroy, two-queues, rate, crash-restart, restart and two-guests, which run on one guest in turn;
+# "driver-domain" boots dom0's root filesystem as a PV driver domain (scenarios/driver-domain.sh);
 # "migrate" runs only when named: its PVH guest hung the whole bed once, scenarios/domid-change.sh), FPU_PROBE (seconds of the dom0 FPU check under guest
 # traffic after the baseline, default 30; 0 = off), XQ_XEN_ARGS / XQ_XEN_FPU (Xen command line, bed/boot.sh).
 set -euo pipefail
@@ -46,7 +47,7 @@ if [ -n "${BASELINE:-}" ]; then
   done
 fi
 EXTRA="${EXTRA_SCENARIOS:-$([ "${PROFILE:-0}" = 1 ] && echo 0 || echo 1)}"; FPU="${FPU_PROBE:-30}"
-DEFAULT_EXTRA="lifecycle ipv6 save-restore vif-route vif-openvswitch jumbo"
+DEFAULT_EXTRA="lifecycle ipv6 save-restore vif-route vif-openvswitch jumbo driver-domain"
 ONLY="${XEN_SCENARIOS:-$DEFAULT_EXTRA}"
 for g in $ONLY; do case " $DEFAULT_EXTRA migrate " in *" $g "*) ;; *) echo "XEN_SCENARIOS: no scenario $g (one of: $DEFAULT_EXTRA migrate)" >&2; exit 2;; esac; done
 printf 'BULK_MB=%s\nPERF=%s\nSTRACE=%s\nDAEMON_NODE_FLAGS="%s"\nFPU_PROBE=%s\nPROFILE=%s\nEXTRA_SCENARIOS=%s\nFRAMES=%s\nG2G=%s\nXEN_SCENARIOS="%s"\nPKG_VERSION=%s\n' "${BULK_MB:-32}" "${PERF:-0}" "${STRACE:-0}" "${DAEMON_NODE_FLAGS:-}" \
@@ -65,7 +66,7 @@ sed '2i [ -f /scenario.env ] && . /scenario.env' "$HERE/scenarios/netback.sh" > 
 LOG="$C/last-run.log"
 echo "=== booting the test bed (serial log: $LOG)"
 XQ_TIMEOUT="${XQ_TIMEOUT:-2400}" bash "$HERE/bed/boot.sh" "$S/netback.sh" "$S" > "$LOG" 2>&1 || true
-grep -a -E '^(RESULT|=== |check rc|xl create rc|guest1 is|bridge members|backend:|counters:|(wasm|kernel) guest-|dom0 memory|daemon node flags|MEM: |kernel traps|DIAG |PROFILE |cpu |frames |STRACE |PERF |FRAMES |G2G |baseline |jumbo: |migrate: |package: )' "$LOG" | tr -d '\r' || true
+grep -a -E '^(RESULT|=== |check rc|xl create rc|guest1 is|driver domain: |DD |bridge members|backend:|counters:|(wasm|kernel) guest-|dom0 memory|daemon node flags|MEM: |kernel traps|DIAG |PROFILE |cpu |frames |STRACE |PERF |FRAMES |G2G |baseline |jumbo: |migrate: |package: )' "$LOG" | tr -d '\r' || true
 names="$(grep -a -o '^RESULT [^ ]*' "$LOG" | tr -d '\r' | cut -d' ' -f2 || true)"
 results=$(echo "$names" | grep -c . || true)
 fails=$(grep -a -c '^RESULT [^ ]* FAIL' "$LOG" || true)

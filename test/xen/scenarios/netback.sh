@@ -18,6 +18,8 @@
 #   completes, nothing of the old domid left in the daemon, dom0 or Xen (scenarios/domid-change.sh)
 # 9 vif-route, vif-openvswitch: the stock scripts attach the TAP, traffic flows (scenarios/hotplug.sh);
 #   jumbo: mtu=9000, 9014-byte frames cross unsegmented both ways (scenarios/jumbo.sh);
+#   driver-domain: the daemon in a driver domain serves a second guest's vif, `xl devd` runs
+#   vif-bridge there; ping and TCP both ways, stopping it closes the device (scenarios/driver-domain.sh);
 #   migrate (only when XEN_SCENARIOS names it): `xl migrate` of a PVH guest to this host (scenarios/domid-change.sh)
 # (scenarios 3-9 run when EXTRA_SCENARIOS=1, the default; XEN_SCENARIOS picks among them)
 # shutdown: SIGTERM closes the vif (backend Closed, TAP gone) within seconds.
@@ -31,7 +33,7 @@ echo "daemon node flags: ${DAEMON_NODE_FLAGS:-none}"
 NB=/usr/lib/wasm-netback; NODE=$NB/bin/node
 result() { echo "RESULT $*"; }
 # the extra scenarios to run (run.sh's XEN_SCENARIOS)
-want() { case " ${XEN_SCENARIOS:-lifecycle ipv6 save-restore vif-route vif-openvswitch jumbo} " in *" $1 "*) return 0;; esac; return 1; }
+want() { case " ${XEN_SCENARIOS:-lifecycle ipv6 save-restore vif-route vif-openvswitch jumbo driver-domain} " in *" $1 "*) return 0;; esac; return 1; }
 # counters of an interface in dom0 / eth0 in the guest
 ifc() { cat /sys/class/net/$1/statistics/$2 2>/dev/null || echo -1; }
 guest_dev() { gsh "cat /proc/net/dev" | awk -v f=$1 '/eth0:/{sub(/.*eth0:/,""); split($0,a," "); print a[f]}'; }
@@ -126,8 +128,6 @@ perf_profile() { # label: where dom0's CPU goes (PERF=1; perf is not in the defa
 bstate() { xenstore-read /local/domain/0/backend/vif/$1/$2/state 2>/dev/null || echo gone; }
 wait_bstate() { # domid devid want secs
   for i in $(seq 1 $(( $4 * 2 ))); do [ "$(bstate $1 $2)" = "$3" ] && return 0; sleep 0.5; done; return 1; }
-guest_tx() { # MiB secs -> prints bytes received from the guest's 5001
-  gsh "echo $(( $1 * 16 )) > /tmp/zero.blocks" >/dev/null; timeout $2 busybox nc $GUEST 5001 | wc -c; }
 first_vif_devid() { xenstore-list /local/domain/0/backend/vif/$1 2>/dev/null | head -n1; }
 diag() { # what a failed vif step left behind
   echo "DIAG $1: backend $(xenstore-ls /local/domain/0/backend/vif/$D 2>&1 | grep -E '^ *[0-9]+ |state|online|hotplug' | tr -s ' ' | tr '\n' ';')"
@@ -351,6 +351,8 @@ if [ "${EXTRA_SCENARIOS:-1}" != 0 ] && [ $ok = 1 ]; then
   want vif-route && vif_route_scenario
   want vif-openvswitch && vif_openvswitch_scenario
   want jumbo && jumbo_scenario
+  # 10 a driver domain: the daemon in a PV guest serving another guest's vif (scenarios/driver-domain.sh)
+  want driver-domain && driver_domain_scenario
   # (last, and only when XEN_SCENARIOS names it: its PVH guest hung the bed, scenarios/domid-change.sh)
   want migrate && migrate_scenario
 fi
