@@ -62,7 +62,15 @@ CFG
   if [ -n "$dd" ] && dd_wait_key $dd state ready 600; then
     t2=$(now)
     GUEST_NET=10.98.0 GUEST_VIF="backend=$DD_NAME,bridge=ddbr0" GUEST_MEM=128 guest_cfg ddguest 1 2
-    xl create /tmp/ddguest.cfg >> /tmp/xl.out 2>&1; g=$(xl domid ddguest 2>/dev/null)
+    # created paused, and unpaused once xl devd's vif-bridge in netdd reported: libxl kills a hotplug
+    # script after 40 s (LIBXL_HOTPLUG_TIMEOUT), and under the emulator the script and the guest's
+    # boot share two emulated CPUs (one full run saw vif-bridge killed with the TAP on ddbr0, its
+    # hotplug-status never written). The daemon in netdd serves the vif either way.
+    xl create -p /tmp/ddguest.cfg >> /tmp/xl.out 2>&1; g=$(xl domid ddguest 2>/dev/null)
+    local hs_key=/local/domain/$dd/backend/vif/${g:-none}/0/hotplug-status i
+    for i in $(seq 1 180); do [ -n "$(xenstore-read $hs_key 2>/dev/null)" ] && break; sleep 0.5; done
+    echo "driver domain: ddguest (domain ${g:-none}) created paused; hotplug-status '$(xenstore-read $hs_key 2>/dev/null)' after $(awk -v a=$t2 -v b=$(now) 'BEGIN{printf "%.1f", b-a}')s; unpaused"
+    xl unpause ddguest >> /tmp/xl.out 2>&1
     # dom0's view: the guest's vif has its backend in netdd, and dom0 serves nothing of it
     be=$(xenstore-read /local/domain/${g:-none}/device/vif/0/backend 2>/dev/null)
     beid=$(xenstore-read /local/domain/${g:-none}/device/vif/0/backend-id 2>/dev/null)
