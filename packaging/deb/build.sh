@@ -20,6 +20,8 @@
 #
 # Env: DEB_OUT (default <repo>/deb), DEB_NODE (the node binary to bundle, default the one running npm),
 # DEB_SKIP_BUILD=1 (package the tree as built, e.g. right after npm test built it).
+# A package built from the sources (no DEB_SKIP_BUILD, no DEB_NODE) gets <deb>.inputs beside it: the
+# hash packaging/deb/inputs.sh prints for the tree it was built from (npm run test:xen reuses it then).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
@@ -31,6 +33,7 @@ for tool in dpkg-deb dpkg-shlibdeps strip; do
   command -v "$tool" >/dev/null || { echo "npm run package: $tool not found (apt-get install dpkg-dev binutils)" >&2; exit 1; }
 done
 
+inputs=""; [ "${DEB_SKIP_BUILD:-0}" != 1 ] && [ -z "${DEB_NODE:-}" ] && inputs="$(bash packaging/deb/inputs.sh)"
 if [ "${DEB_SKIP_BUILD:-0}" != 1 ]; then
   step "build the kernels, the JavaScript and the page; the prebuilt addon for this machine"
   npm run build:prebuilds -- "$(node -p process.arch)" > /dev/null 2>&1 || { npm run build:prebuilds -- "$(node -p process.arch)"; exit 1; }
@@ -134,5 +137,7 @@ EOF
 step "dpkg-deb"
 mkdir -p "$OUT"
 deb="$OUT/wasm-netback_${version}_${arch}.deb"
+rm -f "$deb.inputs"
 dpkg-deb --root-owner-group -Zzstd --build "$P" "$deb" > /dev/null
+[ -z "$inputs" ] || echo "$inputs" > "$deb.inputs"
 step "$deb ($(du -h "$deb" | cut -f1)): Depends: $shlibs, procps"

@@ -5,7 +5,7 @@
 # Each EXTRA_DIR is copied into dom0's / (e.g. a folder holding /opt/netback with the project).
 # dom0 also gets /scenario-common.sh (helpers: sourced first by every scenario) and
 # /boot/vmlinuz + /boot/domU.cpio.gz for `xl create`.
-# Output: the serial log on stdout. Env: XQ_TIMEOUT (s, default 600), XQ_MEM (MiB, 3072), XQ_SMP (2),
+# Output: the serial log on stdout. Env: XQ_TIMEOUT (s, default 600), XQ_MEM (MiB, 4096: room for a 1 GiB driver domain next to the guests), XQ_SMP (2),
 # XQ_XEN_ARGS (appended to the Xen command line), XQ_XEN_FPU (default spec-ctrl=eager-fpu; set it
 # empty to get Xen's default lazy FPU switching back, which this emulated CPU does not survive).
 set -euo pipefail
@@ -30,6 +30,6 @@ cat "$C/dom0-base.cpio" "$W/extra.cpio" > "$W/dom0.cpio"
 # a load of its fixed-input checksum) while the daemon had passed every scenario; a boot that ran the
 # probe for 20 x 30 s under the same guest traffic saw nothing (session 7). Rare, but it is there.
 timeout "${XQ_TIMEOUT:-600}" qemu-system-x86_64 -accel tcg,thread=multi -cpu "${XQ_CPU:-max,-pku,-smap,-smep,-la57}" \
-  -m "${XQ_MEM:-3072}" -smp "${XQ_SMP:-2}" -nographic -no-reboot -monitor none \
+  -m "${XQ_MEM:-4096}" -smp "${XQ_SMP:-2}" -nographic -no-reboot -monitor none \
   -kernel "$C/xen.elf" -append "dom0_mem=1536M,max:1536M console=com1 com1=115200 loglvl=all guest_loglvl=all ${XQ_XEN_FPU-spec-ctrl=eager-fpu} ${XQ_XEN_ARGS:-}" \
   -initrd "$C/vmlinuz console=hvc0 earlyprintk=xen rdinit=/init,$W/dom0.cpio" </dev/null

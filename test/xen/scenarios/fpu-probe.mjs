@@ -7,11 +7,14 @@
 // at one of the checksum's loads, whose address cannot leave the buffer) is the platform's too: it
 // is counted with the mismatches and the probe goes on, to show whether it comes alone or in bursts.
 //   node fpu-probe.mjs SECONDS  → prints "FPU-PROBE mismatches=<n> rounds=<n> ..." and exits 0
+// The kernels and their loader are the installed package's (WNB_ROOT, default /usr/lib/wasm-netback).
 import { readFileSync } from 'node:fs';
-import { compileKernels, instantiateKernels } from './dist/src/wasm/module.js';
+
+const root = process.env.WNB_ROOT ?? '/usr/lib/wasm-netback';
+const { compileKernels, instantiateKernels } = await import(`${root}/dist/src/wasm/module.js`);
 
 const seconds = Number(process.argv[2] ?? 30);
-const instance = await instantiateKernels(await compileKernels(readFileSync('./build/netback.wasm')));
+const instance = await instantiateKernels(await compileKernels(readFileSync(`${root}/build/netback.wasm`)));
 const address = instance.constant('TX_BUF_OFFSET');
 const length = 4000;
 const bytes = instance.bytes;

@@ -1,5 +1,7 @@
 #!/bin/bash
 # Runs inside dom0 of the test bed (as /scenario.sh; /scenario-common.sh is the bed's helpers).
+# 0 package-install: `dpkg -i` of this tree's Debian package (/pkg, npm run package), as an operator
+#   installs it; every step below runs what it installed (/usr/bin/wasm-netback, its bundled node).
 # 1 ping: wasm-netback daemon serves guest1's vif; stock vif-bridge enslaves vif<D>.0; pings both ways.
 # 2 bulk: BULK_MB each way over TCP, byte counts checked; guest /proc/net/dev vs TAP counters.
 # 3 detach-attach: `xl network-detach`/`network-attach` 10 times, then traffic flows;
@@ -14,8 +16,12 @@
 # 7 ipv6: ping6 and bulk TCP over IPv6 both ways, GSO and checksum offload negotiated (scenarios/ipv6.sh)
 # 8 save-restore: `xl save` mid-transfer, `xl restore` (new domid): reconnects, the transfer
 #   completes, nothing of the old domid left in the daemon, dom0 or Xen (scenarios/domid-change.sh)
-# 9 vif-route, vif-openvswitch: the stock scripts attach the TAP, traffic flows (scenarios/hotplug.sh)
-# (scenarios 3-9 run when EXTRA_SCENARIOS=1, the default)
+# 9 vif-route, vif-openvswitch: the stock scripts attach the TAP, traffic flows (scenarios/hotplug.sh);
+#   jumbo: mtu=9000, 9014-byte frames cross unsegmented both ways (scenarios/jumbo.sh);
+#   driver-domain: the daemon in a driver domain serves a second guest's vif, `xl devd` runs
+#   vif-bridge there; ping and TCP both ways, stopping it closes the device (scenarios/driver-domain.sh);
+#   migrate (only when XEN_SCENARIOS names it): `xl migrate` of a PVH guest to this host (scenarios/domid-change.sh)
+# (scenarios 3-9 run when EXTRA_SCENARIOS=1, the default; XEN_SCENARIOS picks among them)
 # shutdown: SIGTERM closes the vif (backend Closed, TAP gone) within seconds.
 # baseline: the kernel's xen-netback on the same workload in the same boot; both throughputs (guest TX, guest RX, and guest to guest).
 # Every check prints `RESULT <name> PASS|FAIL ...`.
@@ -23,8 +29,11 @@
 BULK_MB=${BULK_MB:-32}
 [ "${PROFILE:-0}" = 1 ] && DAEMON_NODE_FLAGS="${DAEMON_NODE_FLAGS:-} --cpu-prof --cpu-prof-dir=/tmp/prof"
 echo "daemon node flags: ${DAEMON_NODE_FLAGS:-none}"
-NB=/opt/wasm-netback
+# the installed package: its Node.js runs the `$NODE -e` checks below and DAEMON_NODE_FLAGS' daemon
+NB=/usr/lib/wasm-netback; NODE=$NB/bin/node
 result() { echo "RESULT $*"; }
+# the extra scenarios to run (run.sh's XEN_SCENARIOS)
+want() { case " ${XEN_SCENARIOS:-lifecycle ipv6 save-restore vif-route vif-openvswitch jumbo driver-domain} " in *" $1 "*) return 0;; esac; return 1; }
 # counters of an interface in dom0 / eth0 in the guest
 ifc() { cat /sys/class/net/$1/statistics/$2 2>/dev/null || echo -1; }
 guest_dev() { gsh "cat /proc/net/dev" | awk -v f=$1 '/eth0:/{sub(/.*eth0:/,""); split($0,a," "); print a[f]}'; }
@@ -119,25 +128,45 @@ perf_profile() { # label: where dom0's CPU goes (PERF=1; perf is not in the defa
 bstate() { xenstore-read /local/domain/0/backend/vif/$1/$2/state 2>/dev/null || echo gone; }
 wait_bstate() { # domid devid want secs
   for i in $(seq 1 $(( $4 * 2 ))); do [ "$(bstate $1 $2)" = "$3" ] && return 0; sleep 0.5; done; return 1; }
-guest_tx() { # MiB secs -> prints bytes received from the guest's 5001
-  gsh "echo $(( $1 * 16 )) > /tmp/zero.blocks" >/dev/null; timeout $2 busybox nc $GUEST 5001 | wc -c; }
 first_vif_devid() { xenstore-list /local/domain/0/backend/vif/$1 2>/dev/null | head -n1; }
 diag() { # what a failed vif step left behind
   echo "DIAG $1: backend $(xenstore-ls /local/domain/0/backend/vif/$D 2>&1 | grep -E '^ *[0-9]+ |state|online|hotplug' | tr -s ' ' | tr '\n' ';')"
   echo "DIAG $1: frontend $(xenstore-ls /local/domain/$D/device/vif 2>&1 | grep -E '^ *[0-9]+ |state' | tr -s ' ' | tr '\n' ';')"
   echo "DIAG $1: xl $(tr '\n' ' ' < /tmp/xl.out 2>/dev/null)"
   tail -n 12 /tmp/daemon.log | sed "s/^/DIAG $1: daemon /"; }
-daemon_start() {
-  node ${DAEMON_NODE_FLAGS:-} dist/src/cli/main.js daemon --log-format json --viz 7041 >> /tmp/daemon.log 2>&1 &
+daemon_start() { # ready-lines [main.js of another build]: the installed command, or the package's
+  # node with DAEMON_NODE_FLAGS when there are any (or for the baseline's build)
+  if [ -z "${DAEMON_NODE_FLAGS:-}" ] && [ -z "${2:-}" ]; then
+    wasm-netback daemon --log-format json --viz 7041 >> /tmp/daemon.log 2>&1 &
+  else $NODE ${DAEMON_NODE_FLAGS:-} ${2:-$NB/dist/src/cli/main.js} daemon --log-format json --viz 7041 >> /tmp/daemon.log 2>&1 &
+  fi
   DPID=$!
   for i in $(seq 1 60); do [ "$(grep -c '"msg":"ready"' /tmp/daemon.log)" -ge "$1" ] && return 0; kill -0 $DPID 2>/dev/null || return 1; sleep 0.5; done; return 1; }
 
-cd $NB
+echo "=== package install"
+pkg=$(ls /pkg/wasm-netback_*.deb); t0=$(now)
+dpkg -i $pkg > /tmp/dpkg.log 2>&1; drc=$?; t1=$(now)
+tail -n 3 /tmp/dpkg.log | sed 's/^/package: dpkg: /'
+pst=$(dpkg-query -W -f='${Status} ${Version}' wasm-netback 2>&1)
+pcmd=$(command -v wasm-netback); pver=$(wasm-netback --version 2>&1)
+punit=$(grep -x 'ExecStart=/usr/bin/wasm-netback daemon' /usr/lib/systemd/system/wasm-netback.service 2>&1)
+pconf=$(dpkg-query -W -f='${Conffiles}' wasm-netback 2>&1 | awk '{print $1}')
+# nothing else that could run: no checkout, no node of the host's
+pother=$(ls -d /opt/wasm-netback /usr/local/bin/node 2>/dev/null | tr '\n' ' ')
+if [ $drc = 0 ] && [ "$pst" = "install ok installed $PKG_VERSION" ] && [ "$pcmd" = /usr/bin/wasm-netback ] && [ "$pver" = "$PKG_VERSION" ] \
+   && [ -n "$punit" ] && [ "$pconf" = /etc/default/wasm-netback ] && [ -f /etc/default/wasm-netback ] && [ -x $NODE ] && [ -z "$pother" ]; then
+  result package-install PASS "dpkg -i $(basename $pkg) in $(awk -v a=$t0 -v b=$t1 'BEGIN{printf "%.1f", b-a}')s: $pst; $pcmd --version $pver; unit $punit; conffile $pconf; $(du -sm $NB | cut -f1) MB in $NB; no other node or checkout in dom0"
+else
+  result package-install FAIL "dpkg rc=$drc status='$pst' command=$pcmd version=$pver (want $PKG_VERSION) unit='$punit' conffiles='$pconf' other:${pother:-none}"
+  tail -n 20 /tmp/dpkg.log | sed 's/^/DIAG package: /'
+fi
 echo "dom0 memory: $(free -m | awk '/Mem:/{print "total="$2" used="$3" free="$4" avail="$7}') overcommit=$(cat /proc/sys/vm/overcommit_memory) max_map_count=$(cat /proc/sys/vm/max_map_count)"
 memwatch() { while kill -0 $1 2>/dev/null; do echo "MEM: $(free -m | awk '/Mem:/{print "avail="$7}') daemon $(awk '/^(VmRSS|VmSize|Threads)/{printf "%s%s ", $1, $2}' /proc/$1/status 2>/dev/null) maps=$(wc -l < /proc/$1/maps 2>/dev/null)"; sleep ${2:-3}; done; }
-echo "=== preflight"; node dist/src/cli/main.js check; echo "check rc=$?"
+echo "=== preflight"; wasm-netback check; echo "check rc=$?"
 : > /tmp/daemon.log
-if daemon_start 1; then result daemon-ready PASS "after ${i} polls"; else result daemon-ready FAIL; cat /tmp/daemon.log; fi
+# the daemon that runs is the package's: /usr/bin/wasm-netback execs its bundled node
+if daemon_start 1 && { [ -n "${DAEMON_NODE_FLAGS:-}" ] || [ "$(readlink /proc/$DPID/exe)" = $NODE ]; }; then result daemon-ready PASS "after ${i} polls, $(readlink /proc/$DPID/exe) $(tr '\0' ' ' < /proc/$DPID/cmdline | cut -d' ' -f2-3)"
+else result daemon-ready FAIL "exe $(readlink /proc/$DPID/exe)"; cat /tmp/daemon.log; fi
 
 guest_cfg guest1 1
 xl create /tmp/guest1.cfg > /tmp/xl-create.log 2>&1; echo "xl create rc=$?"; cat /tmp/xl-create.log | tail -5
@@ -155,13 +184,13 @@ if [ $ok = 1 ] && [ "$enslaved" = 1 ] && [ "$back" = 3 ]; then result ping PASS 
 # the visualizer's read-only snapshot of the live daemon: the vif, its state and its real ring indices,
 # at the URL with the per-start token the daemon logged (the port refuses any other)
 vizurl=$(grep '"event":"viz"' /tmp/daemon.log | tail -n1 | grep -o '"url":"[^"]*"' | cut -d'"' -f4)
-snap=$(node -e "fetch('${vizurl}snapshot').then(r=>r.json()).then(s=>{const v=s.vifs.find(x=>x.name==='$VIF');console.log(v?[v.state,v.queues.length,v.queues[0].tx.reqProd,v.queues[0].rx.reqProd].join(' '):'absent')}).catch(e=>console.log('error '+e.message))")
+snap=$($NODE -e "fetch('${vizurl}snapshot').then(r=>r.json()).then(s=>{const v=s.vifs.find(x=>x.name==='$VIF');console.log(v?[v.state,v.queues.length,v.queues[0].tx.reqProd,v.queues[0].rx.reqProd].join(' '):'absent')}).catch(e=>console.log('error '+e.message))")
 case "$snap" in Connected\ *) result viz-snapshot PASS "$VIF: state queues tx.req_prod rx.req_prod = $snap";; *) result viz-snapshot FAIL "$snap";; esac
 
 # `list` / `stats --json` over the live daemon's control socket (root-only, /run/wasm-netback)
-lst=$(node dist/src/cli/main.js list --json 2>&1); lrc=$?
-lv=$(echo "$lst" | node -e "let t='';process.stdin.on('data',d=>t+=d).on('end',()=>{const a=JSON.parse(t);const v=a.vifs.find(x=>x.name==='$VIF');console.log(v?[v.state,v.queues,v.carrier].join(' '):'absent')})" 2>&1)
-sts=$(node dist/src/cli/main.js stats --json 2>&1 | node -e "let t='';process.stdin.on('data',d=>t+=d).on('end',()=>{const a=JSON.parse(t);const v=a.vifs.find(x=>x.name==='$VIF');console.log(v?Object.keys(v.counters).length+' counters, rx_ring_packets='+v.counters.rx_ring_packets:'absent')})" 2>&1)
+lst=$(wasm-netback list --json 2>&1); lrc=$?
+lv=$(echo "$lst" | $NODE -e "let t='';process.stdin.on('data',d=>t+=d).on('end',()=>{const a=JSON.parse(t);const v=a.vifs.find(x=>x.name==='$VIF');console.log(v?[v.state,v.queues,v.carrier].join(' '):'absent')})" 2>&1)
+sts=$(wasm-netback stats --json 2>&1 | $NODE -e "let t='';process.stdin.on('data',d=>t+=d).on('end',()=>{const a=JSON.parse(t);const v=a.vifs.find(x=>x.name==='$VIF');console.log(v?Object.keys(v.counters).length+' counters, rx_ring_packets='+v.counters.rx_ring_packets:'absent')})" 2>&1)
 sockmode=$(stat -c %a /run/wasm-netback/control.sock 2>/dev/null)
 case "$lrc $lv $sts" in "0 Connected 1 true "*counters*) result list-stats PASS "list: $VIF $lv; stats: $sts; socket mode $sockmode";; *) result list-stats FAIL "rc=$lrc list=$lv stats=$sts out=$(echo "$lst" | head -c 200)";; esac
 
@@ -174,7 +203,7 @@ if [ $ok = 1 ]; then
   g_tx=$(guest_dev 9); g_rx=$(guest_dev 1); t_rx=$(ifc $VIF rx_bytes); t_tx=$(ifc $VIF tx_bytes)
   echo "counters: guest eth0 tx=$g_tx rx=$g_rx  TAP $VIF rx=$t_rx tx=$t_tx packets(rx/tx)=$(ifc $VIF rx_packets)/$(ifc $VIF tx_packets) drops(tx/rx)=$(ifc $VIF tx_dropped)/$(ifc $VIF rx_dropped)"
   # the daemon's own view of the bulk run (frames, GSO, events and notifies per direction)
-  echo "counters: daemon $(node dist/src/cli/main.js stats --json 2>&1 | node -e "let t='';process.stdin.on('data',d=>t+=d).on('end',()=>{const v=JSON.parse(t).vifs.find(x=>x.name==='$VIF');console.log(v?Object.entries(v.counters).filter(([k,n])=>n!==0).map(([k,n])=>k+'='+n).join(' '):'absent')})" 2>&1)"
+  echo "counters: daemon $(wasm-netback stats --json 2>&1 | $NODE -e "let t='';process.stdin.on('data',d=>t+=d).on('end',()=>{const v=JSON.parse(t).vifs.find(x=>x.name==='$VIF');console.log(v?Object.entries(v.counters).filter(([k,n])=>n!==0).map(([k,n])=>k+'='+n).join(' '):'absent')})" 2>&1)"
   strace_counts $DPID
   frame_sizes wasm
   guest_to_guest wasm $DPID; W_G2G=$G2G_MBIT
@@ -190,7 +219,7 @@ else
 fi
 
 
-if [ "${EXTRA_SCENARIOS:-1}" != 0 ] && [ $ok = 1 ]; then
+if [ "${EXTRA_SCENARIOS:-1}" != 0 ] && [ $ok = 1 ] && want lifecycle; then
   # 3 detach/attach x10 on the running guest, then traffic
   good=0; why=""
   for k in $(seq 1 10); do
@@ -234,7 +263,7 @@ if [ "${EXTRA_SCENARIOS:-1}" != 0 ] && [ $ok = 1 ]; then
   GUESTNAME=guest3
   [ $good = 10 ] || { result rate FAIL "not run: detach/attach does not work"; result restart FAIL "not run: detach/attach does not work"; }
   fi
-  if [ "${EXTRA_SCENARIOS:-1}" != 0 ] && [ $ok = 1 ] && [ "$good" = 10 ]; then
+  if [ "${EXTRA_SCENARIOS:-1}" != 0 ] && [ $ok = 1 ] && want lifecycle && [ "$good" = 10 ]; then
   dev=$(first_vif_devid $D)
   timeout 40 xl network-detach guest3 $dev >/dev/null 2>&1
   for i in $(seq 1 40); do [ -z "$(first_vif_devid $D)" ] && break; sleep 0.5; done
@@ -303,22 +332,29 @@ if [ "${EXTRA_SCENARIOS:-1}" != 0 ] && [ $ok = 1 ]; then
   else result two-guests FAIL "second guest up=$up4 ping=$got bytes=$n bridge: $members"; fi
   timeout 30 xl destroy guest4 >/dev/null 2>&1
 
-  # 7 IPv6 on a guest of its own (the scenarios this file sources are staged in /scenarios)
+fi
+if [ "${EXTRA_SCENARIOS:-1}" != 0 ] && [ $ok = 1 ]; then
+  # the scenarios this file sources are staged in /scenarios
   for f in /scenarios/*.sh; do . $f; done
-  GUEST_MEM=128 guest_cfg guest6 1 7
-  xl create /tmp/guest6.cfg >/dev/null 2>&1
-  if wait_ping 169.254.99.7 90 >/dev/null && GUEST=169.254.99.7 wait_guest 60 >/dev/null; then
-    GUEST=169.254.99.7 ipv6_scenario $(xl domid guest6) fd00:99::7
-  else result ipv6 FAIL "guest6 did not come up"; fi
-  timeout 30 xl destroy guest6 >/dev/null 2>&1
-
-  # 8 save/restore in the middle of a transfer (scenarios/domid-change.sh)
-  if life_up; then save_restore_scenario; else result save-restore FAIL "guest life did not come up"; fi
-  timeout 30 xl destroy life >/dev/null 2>&1
-
-  # 9 the stock vif-route and vif-openvswitch scripts (scenarios/hotplug.sh)
-  vif_route_scenario
-  vif_openvswitch_scenario
+  # 7 IPv6 on a guest of its own
+  if want ipv6; then
+    GUEST_MEM=128 guest_cfg guest6 1 7
+    xl create /tmp/guest6.cfg >/dev/null 2>&1
+    if wait_ping 169.254.99.7 90 >/dev/null && GUEST=169.254.99.7 wait_guest 60 >/dev/null; then
+      GUEST=169.254.99.7 ipv6_scenario $(xl domid guest6) fd00:99::7
+    else result ipv6 FAIL "guest6 did not come up"; fi
+    timeout 30 xl destroy guest6 >/dev/null 2>&1
+  fi
+  # 8 save/restore in the middle of a transfer, live migration (scenarios/domid-change.sh)
+  want save-restore && save_restore_scenario
+  # 9 the stock vif-route and vif-openvswitch scripts (scenarios/hotplug.sh), jumbo frames (scenarios/jumbo.sh)
+  want vif-route && vif_route_scenario
+  want vif-openvswitch && vif_openvswitch_scenario
+  want jumbo && jumbo_scenario
+  # 10 a driver domain: the daemon in a PV guest serving another guest's vif (scenarios/driver-domain.sh)
+  want driver-domain && driver_domain_scenario
+  # (last, and only when XEN_SCENARIOS names it: its PVH guest hung the bed, scenarios/domid-change.sh)
+  want migrate && migrate_scenario
 fi
 
 echo "kernel traps: $(dmesg | grep -E 'segfault|traps:|general protection' | tail -n 3 | tr '\n' ';')"
@@ -331,15 +367,15 @@ st=$(bstate $D $SDEV)
 gone=$([ -e /sys/class/net/$VIF ] && echo no || echo yes)
 secs=$(awk -v a=$t0 -v b=$t1 'BEGIN{printf "%.1f", b-a}')
 tail -n 5 /tmp/daemon.log
-[ "${PROFILE:-0}" = 1 ] && node $NB/profile-summary.mjs /tmp/prof 40
+[ "${PROFILE:-0}" = 1 ] && $NODE /scenarios/profile-summary.mjs /tmp/prof 40
 if [ "$rc" = 0 ] && [ "$st" = 6 ] && [ $gone = yes ] && grep -q '"msg":"stopped"' /tmp/daemon.log; then result shutdown PASS "exit 0 in ${secs}s, backend state 6 (Closed), $VIF removed"; else result shutdown FAIL "rc=$rc state=$st tap-gone=$gone secs=$secs"; fi
 timeout 30 xl destroy ${GUESTNAME:-guest1} >/dev/null 2>&1
 
-if [ -d $NB-baseline ]; then
+if [ -d /opt/wasm-netback-baseline ]; then
   # BASELINE: an earlier build's daemon on the same workload in the same boot (before/after of a change)
   echo "=== baseline build"
   : > /tmp/daemon.log
-  cd $NB-baseline; daemon_start 1; BPID=$DPID; cd $NB
+  daemon_start 1 /opt/wasm-netback-baseline/dist/src/cli/main.js; BPID=$DPID
   guest_cfg guest5 1
   xl create /tmp/guest5.cfg >/dev/null 2>&1; GUESTNAME=guest5
   if wait_ping $GUEST 90 >/dev/null && wait_guest 60 >/dev/null; then
@@ -367,7 +403,7 @@ if wait_ping $GUEST 90 && wait_guest 60; then
     # interrupts dom0, with no device of ours open. Mismatches mean FPU state is lost on vCPU
     # switches (see bed/boot.sh, eager FPU): then a daemon crash says nothing about our code.
     fpu=$(xl dmesg | grep -a 'Support for PV VMs' | grep -q EAGER_FPU && echo eager || echo lazy)
-    (cd $NB && node fpu-probe.mjs "$FPU_PROBE" > /tmp/probe.out 2>&1) & PP=$!
+    $NODE /scenarios/fpu-probe.mjs "$FPU_PROBE" > /tmp/probe.out 2>&1 & PP=$!
     gsh "echo $((BULK_MB*16)) > /tmp/zero.blocks" >/dev/null
     timeout $((FPU_PROBE+5)) busybox nc $GUEST 5001 | wc -c > /dev/null
     wait $PP; probe=$(tr '\n' ' ' < /tmp/probe.out)
