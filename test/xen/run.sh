@@ -4,7 +4,7 @@
 # under QEMU and runs test/xen/scenarios/netback.sh in dom0, which installs the package first. Prints the RESULT lines; fails if any is FAIL, if one it
 # expects (the list below, from the same env the scenario gets) is missing, or if one it does not know
 # appeared. The serial log is kept in .cache/xen-testbed/last-run.log.
-# Env: BULK_MB (MiB per direction, default 32), BASELINE (a built checkout measured in the same boot), STRACE=1 (syscall counts of the daemon per direction), PERF=1 (dom0 profile, needs perf in the bed), FRAMES=1 (TCP data frame sizes on the vif, both backends), G2G (default 1; 0 skips the guest-to-guest bulk through the bridge, both backends, shown in the compare line), XQ_TIMEOUT (s, default 2400), DAEMON_NODE_FLAGS
+# Env: BULK_MB (MiB per direction, default 32), BASELINE (a built checkout measured in the same boot), STRACE=1 (syscall counts of the daemon per direction), PERF=1 (dom0 profile, needs perf in the bed), FRAMES=1 (TCP data frame sizes on the vif, both backends), G2G (default 1; 0 skips the guest-to-guest bulk through the bridge, both backends, shown in the compare line), XQ_TIMEOUT (s, default 3000), DAEMON_NODE_FLAGS
 # (extra node flags for the daemon in dom0), PROFILE=1 (V8 CPU profile of the first daemon process,
 # summarized as PROFILE lines; implies EXTRA_SCENARIOS=0 unless set), EXTRA_SCENARIOS (0: ping, bulk,
 # shutdown and the baseline only), XEN_SCENARIOS (the extra scenarios to run, default all of:
@@ -65,7 +65,7 @@ EXPECTED="$EXPECTED shutdown compare"
 sed '2i [ -f /scenario.env ] && . /scenario.env' "$HERE/scenarios/netback.sh" > "$S/netback.sh"
 LOG="$C/last-run.log"
 echo "=== booting the test bed (serial log: $LOG)"
-XQ_TIMEOUT="${XQ_TIMEOUT:-2400}" bash "$HERE/bed/boot.sh" "$S/netback.sh" "$S" > "$LOG" 2>&1 || true
+XQ_TIMEOUT="${XQ_TIMEOUT:-3000}" bash "$HERE/bed/boot.sh" "$S/netback.sh" "$S" > "$LOG" 2>&1 || true
 grep -a -E '^(RESULT|=== |check rc|xl create rc|guest1 is|driver domain: |DD |bridge members|backend:|counters:|(wasm|kernel) guest-|dom0 memory|daemon node flags|MEM: |kernel traps|DIAG |PROFILE |cpu |frames |STRACE |PERF |FRAMES |G2G |baseline |jumbo: |migrate: |package: )' "$LOG" | tr -d '\r' || true
 names="$(grep -a -o '^RESULT [^ ]*' "$LOG" | tr -d '\r' | cut -d' ' -f2 || true)"
 results=$(echo "$names" | grep -c . || true)

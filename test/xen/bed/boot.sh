@@ -5,7 +5,7 @@
 # Each EXTRA_DIR is copied into dom0's / (e.g. a folder holding /opt/netback with the project).
 # dom0 also gets /scenario-common.sh (helpers: sourced first by every scenario) and
 # /boot/vmlinuz + /boot/domU.cpio.gz for `xl create`.
-# Output: the serial log on stdout. Env: XQ_TIMEOUT (s, default 600), XQ_MEM (MiB, 4096: room for a 1 GiB driver domain next to the guests), XQ_SMP (2),
+# Output: the serial log on stdout. Env: XQ_TIMEOUT (s, default 600), XQ_MEM (MiB, 4096: room for a 1.5 GiB driver domain next to the guests), XQ_SMP (2),
 # XQ_XEN_ARGS (appended to the Xen command line), XQ_XEN_FPU (default spec-ctrl=eager-fpu; set it
 # empty to get Xen's default lazy FPU switching back, which this emulated CPU does not survive).
 set -euo pipefail
