@@ -8,10 +8,10 @@
 # (extra node flags for the daemon in dom0), PROFILE=1 (V8 CPU profile of the first daemon process,
 # summarized as PROFILE lines; implies EXTRA_SCENARIOS=0 unless set), EXTRA_SCENARIOS (0: ping, bulk,
 # shutdown and the baseline only), XEN_SCENARIOS (the extra scenarios to run, default all of:
-# lifecycle ipv6 save-restore vif-route vif-openvswitch jumbo driver-domain; "lifecycle" is detach-attach,
+# lifecycle ipv6 save-restore vif-route vif-openvswitch jumbo driver-domain migrate; "lifecycle" is detach-attach,
 # destroy, two-queues, rate, crash-restart, restart and two-guests, which run on one guest in turn;
 # "driver-domain" boots dom0's root filesystem as a PV driver domain (scenarios/driver-domain.sh);
-# "migrate" runs only when named: its PVH guest hung the whole bed once, scenarios/domid-change.sh), FPU_PROBE (seconds of the dom0 FPU check under guest
+# "migrate" live-migrates a PV guest to this host, scenarios/domid-change.sh), FPU_PROBE (seconds of the dom0 FPU check under guest
 # traffic after the baseline, default 30; 0 = off), XQ_XEN_ARGS / XQ_XEN_FPU (Xen command line, bed/boot.sh).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"; ROOT="$(cd "$HERE/../.." && pwd)"
@@ -47,9 +47,9 @@ if [ -n "${BASELINE:-}" ]; then
   done
 fi
 EXTRA="${EXTRA_SCENARIOS:-$([ "${PROFILE:-0}" = 1 ] && echo 0 || echo 1)}"; FPU="${FPU_PROBE:-30}"
-DEFAULT_EXTRA="lifecycle ipv6 save-restore vif-route vif-openvswitch jumbo driver-domain"
+DEFAULT_EXTRA="lifecycle ipv6 save-restore vif-route vif-openvswitch jumbo driver-domain migrate"
 ONLY="${XEN_SCENARIOS:-$DEFAULT_EXTRA}"
-for g in $ONLY; do case " $DEFAULT_EXTRA migrate " in *" $g "*) ;; *) echo "XEN_SCENARIOS: no scenario $g (one of: $DEFAULT_EXTRA migrate)" >&2; exit 2;; esac; done
+for g in $ONLY; do case " $DEFAULT_EXTRA " in *" $g "*) ;; *) echo "XEN_SCENARIOS: no scenario $g (one of: $DEFAULT_EXTRA)" >&2; exit 2;; esac; done
 printf 'BULK_MB=%s\nPERF=%s\nSTRACE=%s\nDAEMON_NODE_FLAGS="%s"\nFPU_PROBE=%s\nPROFILE=%s\nEXTRA_SCENARIOS=%s\nFRAMES=%s\nG2G=%s\nXEN_SCENARIOS="%s"\nPKG_VERSION=%s\n' "${BULK_MB:-32}" "${PERF:-0}" "${STRACE:-0}" "${DAEMON_NODE_FLAGS:-}" \
   "$FPU" "${PROFILE:-0}" "$EXTRA" "${FRAMES:-0}" "${G2G:-1}" "$ONLY" "$VERSION" > "$S/scenario.env"
 # every RESULT name the scenario prints with this env (compare is INFO, the rest PASS|FAIL)

@@ -5,7 +5,8 @@
 # when its output already exists; delete cache/<thing> to redo a step.
 #
 # Outputs:
-#   cache/xen.elf              Xen 4.17 hypervisor (32-bit multiboot ELF, decompressed)
+#   cache/xen.elf              Xen 4.17 hypervisor (multiboot ELF) built from Debian's source package
+#                              with shadow paging (xen.elf.source says which version)
 #   cache/vmlinuz              Debian 6.1 kernel (PV dom0 and PV domU)
 #   cache/dom0-base.cpio       dom0 root filesystem as an (uncompressed) initramfs
 #   cache/domU.cpio.gz         tiny busybox initramfs for the PV domU (with xen-netfront.ko)
@@ -24,7 +25,8 @@ t0=$(date +%s)
 step() { echo "=== [$(( $(date +%s) - t0 ))s] $*"; }
 
 need=""
-for p in debootstrap:debootstrap busybox:busybox-static cpio:cpio qemu-system-x86_64:qemu-system-x86 zstd:zstd; do
+for p in debootstrap:debootstrap busybox:busybox-static cpio:cpio qemu-system-x86_64:qemu-system-x86 zstd:zstd \
+         gcc:gcc make:make flex:flex bison:bison python3:python3 dpkg-source:dpkg-dev; do
   command -v "${p%%:*}" >/dev/null || need="$need ${p#*:}"
 done
 if [ -n "$need" ]; then
@@ -39,17 +41,33 @@ if [ -z "$KPKG" ]; then apt-get update -qq; KPKG="$(apt-cache depends linux-imag
 KVER="${KPKG#linux-image-}"
 XENPKG="$(apt-cache search --names-only '^xen-hypervisor-4\.[0-9]+-amd64$' | awk '{print $1}' | sort -V | tail -1)"
 XENVER="${XENPKG#xen-hypervisor-}"; XENVER="${XENVER%-amd64}"
-step "kernel package $KPKG, hypervisor $XENPKG"
+step "kernel package $KPKG, Xen tools $XENVER"
 cd "$C/debs"
 ls ${KPKG}_*.deb >/dev/null 2>&1 || apt-get download "$KPKG"
-ls ${XENPKG}_*.deb >/dev/null 2>&1 || apt-get download "$XENPKG"
 cd "$C"
 
-if [ ! -s "$C/xen.elf" ]; then
-  step "extract hypervisor"
-  rm -rf "$C/x/xenhyp"; mkdir -p "$C/x/xenhyp"
-  dpkg -x "$C"/debs/${XENPKG}_*.deb "$C/x/xenhyp"
-  zcat "$C/x/xenhyp/boot/xen-${XENVER}-amd64.gz" > "$C/xen.elf.tmp" && mv "$C/xen.elf.tmp" "$C/xen.elf"
+# The hypervisor is built from Debian's own source package, Debian's configuration plus shadow
+# paging: Debian's binary xen-hypervisor-4.17 has CONFIG_SHADOW_PAGING unset, and without it a PV
+# guest cannot enter log-dirty mode, so `xl migrate` of a PV guest fails ('Failed to enable
+# logdirty: 95'). The tools stay Debian's binaries (the same 4.17 interfaces). The source comes from
+# the release's main suite (its security pool serves binaries only here); apt checks it against
+# the signed Sources index. A cache from before (Debian's binary, no xen.elf.source) is rebuilt.
+if [ ! -s "$C/xen.elf" ] || [ ! -s "$C/xen.elf.source" ]; then
+  CODENAME="$(. /etc/os-release && echo "$VERSION_CODENAME")"
+  step "build hypervisor from Debian's xen source ($CODENAME), with shadow paging"
+  A="$C/x/apt-src"; rm -rf "$A" "$C/x/xensrc"; mkdir -p "$A/lists/partial" "$C/x/xensrc"
+  echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR $CODENAME main" > "$A/sources.list"
+  APT_SRC=(-o Dir::Etc::SourceList="$A/sources.list" -o Dir::Etc::SourceParts=/nonexistent -o Dir::State::Lists="$A/lists")
+  apt-get "${APT_SRC[@]}" update -qq
+  (cd "$C/x/xensrc" && apt-get "${APT_SRC[@]}" source --download-only -qq xen > /dev/null 2>&1 && dpkg-source -x --no-check xen_*.dsc src > /dev/null)
+  X="$C/x/xensrc/src"
+  cp "$X/debian/xen-kconfig" "$X/xen/.config"; echo CONFIG_SHADOW_PAGING=y >> "$X/xen/.config"
+  make -C "$X/xen" olddefconfig > "$C/xen-build.log" 2>&1
+  grep -q '^CONFIG_SHADOW_PAGING=y' "$X/xen/.config" || { echo "the hypervisor's config has no shadow paging" >&2; exit 1; }
+  make -C "$X/xen" -j"$(nproc)" >> "$C/xen-build.log" 2>&1 || { tail -20 "$C/xen-build.log"; exit 1; }
+  cp "$X/xen/xen" "$C/xen.elf.tmp" && mv "$C/xen.elf.tmp" "$C/xen.elf"
+  ls "$C/x/xensrc"/xen_*.dsc | xargs -n1 basename > "$C/xen.elf.source"
+  rm -rf "$C/x/xensrc"
 fi
 if [ ! -s "$C/vmlinuz" ]; then
   step "extract kernel"

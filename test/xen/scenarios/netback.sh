@@ -20,7 +20,7 @@
 #   jumbo: mtu=9000, 9014-byte frames cross unsegmented both ways (scenarios/jumbo.sh);
 #   driver-domain: the daemon in a driver domain serves a second guest's vif, `xl devd` runs
 #   vif-bridge there; ping and TCP both ways, stopping it closes the device (scenarios/driver-domain.sh);
-#   migrate (only when XEN_SCENARIOS names it): `xl migrate` of a PVH guest to this host (scenarios/domid-change.sh)
+#   migrate: `xl migrate` of a PV guest to this host, pings counted across it (scenarios/domid-change.sh)
 # (scenarios 3-9 run when EXTRA_SCENARIOS=1, the default; XEN_SCENARIOS picks among them)
 # shutdown: SIGTERM closes the vif (backend Closed, TAP gone) within seconds.
 # baseline: the kernel's xen-netback on the same workload in the same boot; both throughputs (guest TX, guest RX, and guest to guest).
@@ -33,7 +33,7 @@ echo "daemon node flags: ${DAEMON_NODE_FLAGS:-none}"
 NB=/usr/lib/wasm-netback; NODE=$NB/bin/node
 result() { echo "RESULT $*"; }
 # the extra scenarios to run (run.sh's XEN_SCENARIOS)
-want() { case " ${XEN_SCENARIOS:-lifecycle ipv6 save-restore vif-route vif-openvswitch jumbo driver-domain} " in *" $1 "*) return 0;; esac; return 1; }
+want() { case " ${XEN_SCENARIOS:-lifecycle ipv6 save-restore vif-route vif-openvswitch jumbo driver-domain migrate} " in *" $1 "*) return 0;; esac; return 1; }
 # counters of an interface in dom0 / eth0 in the guest
 ifc() { cat /sys/class/net/$1/statistics/$2 2>/dev/null || echo -1; }
 guest_dev() { gsh "cat /proc/net/dev" | awk -v f=$1 '/eth0:/{sub(/.*eth0:/,""); split($0,a," "); print a[f]}'; }
@@ -353,7 +353,7 @@ if [ "${EXTRA_SCENARIOS:-1}" != 0 ] && [ $ok = 1 ]; then
   want jumbo && jumbo_scenario
   # 10 a driver domain: the daemon in a PV guest serving another guest's vif (scenarios/driver-domain.sh)
   want driver-domain && driver_domain_scenario
-  # (last, and only when XEN_SCENARIOS names it: its PVH guest hung the bed, scenarios/domid-change.sh)
+  # 11 live migration to this host (scenarios/domid-change.sh)
   want migrate && migrate_scenario
 fi
 
