@@ -67,12 +67,17 @@ function startSim(socket: string, extra: string[] = []): SimProcess {
   return { child, exited, output: () => output };
 }
 
+/** A wait that failed says what the sim printed so far. */
+function withSimOutput(sim: SimProcess, wait: Promise<void>): Promise<void> {
+  return wait.catch((error: Error) => { throw new Error(`${error.message}: ${sim.output()}`); });
+}
+
 /** Until every vif is Connected (the sim's guests need a moment to negotiate). */
 async function waitConnected(socket: string, vifs: number, sim: SimProcess): Promise<void> {
-  await waitUntil(`the sim to answer with ${vifs} connected vifs`, async () => {
+  await withSimOutput(sim, waitUntil(`the sim to answer with ${vifs} connected vifs`, async () => {
     const reply = await queryControl(socket, 'list', 2000).catch(() => undefined);
     return reply?.ok === true && reply.verb === 'list' && reply.data.vifs.length === vifs && reply.data.vifs.every((v) => v.state === 'Connected');
-  }, 30_000, 200).catch((error: Error) => { throw new Error(`${error.message}: ${sim.output()}`); });
+  }, 30_000, 200));
 }
 
 /** The sim's guests ping 10 times a second: a run this long has had ten chances to see an answer. */
@@ -85,11 +90,11 @@ const PING_ROUNDS_MS = 1000;
  */
 async function waitTraffic(socket: string, sim: SimProcess, frames = 20): Promise<void> {
   const firstAt = Date.now();
-  await waitUntil(`the sim's vifs to carry ${frames} frames each way`, async () => {
+  await withSimOutput(sim, waitUntil(`the sim's vifs to carry ${frames} frames each way`, async () => {
     const reply = await queryControl(socket, 'stats', 2000).catch(() => undefined);
     return reply?.ok === true && reply.verb === 'stats' && reply.data.vifs.length > 0 && Date.now() - firstAt >= PING_ROUNDS_MS
       && reply.data.vifs.every((v) => (v.counters.tx_ring_packets ?? 0) >= frames && (v.counters.rx_ring_packets ?? 0) >= frames);
-  }, 30_000, 200).catch((error: Error) => { throw new Error(`${error.message}: ${sim.output()}`); });
+  }, 30_000, 200));
 }
 
 /** Writes `bytes` on a raw connection, then collects what the server sends until it closes. */
